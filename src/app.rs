@@ -1,0 +1,210 @@
+//! Start-up: turns a [`Config`] into a ready [`Destination`].
+//!
+//! Builds the AWS clients once (only when a queue or secret is configured),
+//! chooses the auth material sources and the sink, fetches the material
+//! during init, and describes the result for the start-up banner. Every
+//! failure is a [`StartupError`] naming the variable to fix.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use base64::Engine as _;
+
+use crate::auth::{AuthMethod, AuthPolicy};
+use crate::config::{Config, ConfigError};
+use crate::destination::Destination;
+use crate::material::{
+    AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
+};
+use crate::secrets_manager::SecretsManagerMaterial;
+use crate::sink::Sink;
+use crate::sink::spool::SpoolSink;
+use crate::sink::sqs::SqsSink;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{variable}: {problem}")]
+    Setting {
+        variable: &'static str,
+        problem: String,
+    },
+}
+
+fn setting(variable: &'static str, problem: impl Into<String>) -> StartupError {
+    StartupError::Setting {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// What the start-up banner tells the user.
+#[derive(Debug, Clone)]
+pub struct StartupReport {
+    pub material: String,
+    pub sink: String,
+    pub methods: Vec<AuthMethod>,
+    /// A token made up because no material was configured (local only).
+    pub generated_token: Option<String>,
+}
+
+/// Loads the AWS SDK configuration: region, credentials and endpoint from
+/// the standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, …), and a
+/// timeout on every call shorter than the function's own.
+pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(config.aws_timeout)
+        .operation_attempt_timeout(config.aws_timeout / 2)
+        .connect_timeout(config.aws_timeout.min(std::time::Duration::from_secs(2)))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
+/// A random 32-byte token, base64url without padding.
+pub fn generate_token() -> Result<String, StartupError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        setting(
+            "REDOX_VERIFICATION_TOKEN",
+            format!("no OS randomness to generate a token: {e}"),
+        )
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Builds the destination the configuration describes.
+pub async fn build(config: &Config) -> Result<(Destination, StartupReport), StartupError> {
+    let needs_aws = config.secret_id.is_some() || config.queue_url.is_some();
+    let sdk_config = if needs_aws {
+        Some(aws_sdk_config(config).await)
+    } else {
+        None
+    };
+
+    let mut sources: Vec<Box<dyn AuthMaterialSource>> = Vec::new();
+    let mut generated_token = None;
+    if let (Some(secret_id), Some(sdk)) = (&config.secret_id, &sdk_config) {
+        sources.push(Box::new(SecretsManagerMaterial::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            secret_id.clone(),
+            config.aws_timeout,
+        )));
+    }
+    if let Some(path) = &config.secret_file {
+        sources.push(Box::new(FileMaterial::new(path.clone())));
+    }
+    if let Some(list) = &config.verification_tokens {
+        let material = AuthMaterial::from_token_list(list)
+            .map_err(|e| setting("REDOX_VERIFICATION_TOKEN", e.to_string()))?;
+        sources.push(Box::new(StaticMaterial::new(
+            material,
+            "REDOX_VERIFICATION_TOKEN",
+        )));
+    }
+    if sources.is_empty() {
+        if config.lambda {
+            return Err(setting(
+                "REDOX_SECRET_ID",
+                "no auth material: set REDOX_SECRET_ID (or REDOX_SECRET_FILE / REDOX_VERIFICATION_TOKEN)",
+            ));
+        }
+        let token = generate_token()?;
+        let mut material = AuthMaterial::default();
+        material
+            .add_token(&token)
+            .map_err(|e| setting("REDOX_VERIFICATION_TOKEN", e.to_string()))?;
+        sources.push(Box::new(StaticMaterial::new(
+            material,
+            "a token generated at start-up",
+        )));
+        generated_token = Some(token);
+    }
+    let cache = Arc::new(MaterialCache::new(sources, config.secret_ttl));
+
+    // Fetch during init: bad material stops start-up; an unreachable source
+    // does not (requests get 503 until it answers, and Redox retries).
+    let initial = match cache.current().await {
+        Ok(material) => Some(material),
+        Err(MaterialError::Invalid(why)) => {
+            let variable = if config.secret_id.is_some() {
+                "REDOX_SECRET_ID"
+            } else {
+                "REDOX_SECRET_FILE"
+            };
+            return Err(setting(variable, why));
+        }
+        Err(error @ MaterialError::Unreachable(_)) => {
+            if config.secret_file.is_some() && config.secret_id.is_none() {
+                return Err(setting("REDOX_SECRET_FILE", error.to_string()));
+            }
+            tracing::warn!(%error, "auth material not available yet; pushes get 503 until it is");
+            None
+        }
+    };
+
+    let methods = match &config.auth_methods {
+        Some(methods) => methods.clone(),
+        None => {
+            let mut methods = vec![AuthMethod::Token];
+            if initial.as_ref().is_some_and(|m| !m.sigv4_keys.is_empty()) {
+                methods.push(AuthMethod::Sigv4);
+            }
+            if !config.allowed_principals.is_empty() {
+                methods.push(AuthMethod::Iam);
+            }
+            methods
+        }
+    };
+    if methods.contains(&AuthMethod::Iam) && !config.lambda {
+        tracing::warn!(
+            "the iam method needs a gateway-verified principal; the local server never has one"
+        );
+    }
+
+    let sink: Arc<dyn Sink> = match (&config.queue_url, &sdk_config) {
+        (Some(queue_url), Some(sdk)) => Arc::new(SqsSink::new(
+            aws_sdk_sqs::Client::new(sdk),
+            queue_url.clone(),
+            config.fifo_group.clone(),
+            config.aws_timeout,
+        )),
+        _ if config.lambda && !config.spool_dir_set => {
+            return Err(setting(
+                "REDOX_QUEUE_URL",
+                "required in Lambda: the SQS queue that accepted messages go to",
+            ));
+        }
+        _ => Arc::new(SpoolSink::open(config.spool_dir.clone()).map_err(|e| {
+            setting(
+                "REDOX_SPOOL_DIR",
+                format!(
+                    "{} is not a writable folder: {e}",
+                    config.spool_dir.display()
+                ),
+            )
+        })?),
+    };
+
+    let report = StartupReport {
+        material: cache.describe(),
+        sink: sink.describe(),
+        methods: methods.clone(),
+        generated_token,
+    };
+    let destination = Destination {
+        material: cache,
+        policy: AuthPolicy {
+            enabled: methods,
+            allowed_principals: config.allowed_principals.clone(),
+            clock_skew: config.clock_skew,
+        },
+        sink,
+        max_body_bytes: config.max_body_bytes,
+    };
+    Ok((destination, report))
+}

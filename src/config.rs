@@ -1,0 +1,298 @@
+//! Configuration from the environment (SPEC 3.6), validated once at start-up.
+//!
+//! Every problem is a [`ConfigError`] naming the variable, so a bad value
+//! stops the process with one clear line. Reads a snapshot of variables
+//! passed in, never the process environment directly, so tests need no
+//! global state.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::AuthMethod;
+
+/// A configuration problem, naming the variable at fault.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// How FIFO messages are grouped (`REDOX_FIFO_GROUP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FifoGroup {
+    /// One group per Redox source (`Meta.Source.ID`): order kept per source.
+    Source,
+    /// One group per event type.
+    EventType,
+    /// Every message in one named group: total order.
+    Fixed(String),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secret_id: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub verification_tokens: Option<String>,
+    pub queue_url: Option<String>,
+    pub spool_dir: PathBuf,
+    /// `true` when `REDOX_SPOOL_DIR` was set explicitly.
+    pub spool_dir_set: bool,
+    /// `None` means "every method that has material".
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    pub clock_skew: Duration,
+    pub secret_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub allowed_principals: Vec<String>,
+    pub listen: SocketAddr,
+    pub fifo_group: FifoGroup,
+    pub aws_timeout: Duration,
+    /// Running inside Lambda (`AWS_LAMBDA_RUNTIME_API` set).
+    pub lambda: bool,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads a snapshot of variables. Empty values count as unset.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let auth_methods = match get("REDOX_AUTH_METHODS") {
+            None => None,
+            Some(list) => Some(parse_methods(list)?),
+        };
+        let allowed_principals: Vec<String> = get("REDOX_ALLOWED_PRINCIPALS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for principal in &allowed_principals {
+            if !principal.starts_with("arn:") {
+                return Err(problem(
+                    "REDOX_ALLOWED_PRINCIPALS",
+                    format!("{principal:?} is not an ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+                ));
+            }
+        }
+        if auth_methods
+            .as_ref()
+            .is_some_and(|m| m.contains(&AuthMethod::Iam))
+            && allowed_principals.is_empty()
+        {
+            return Err(problem(
+                "REDOX_ALLOWED_PRINCIPALS",
+                "the iam method is enabled but no principal is allowed",
+            ));
+        }
+        if auth_methods
+            .as_ref()
+            .is_some_and(|m| m.contains(&AuthMethod::Jwt))
+        {
+            return Err(problem(
+                "REDOX_AUTH_METHODS",
+                "the jwt method is not available in this version",
+            ));
+        }
+
+        let queue_url = get("REDOX_QUEUE_URL").map(str::to_owned);
+        if let Some(url) = &queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(problem(
+                "REDOX_QUEUE_URL",
+                format!(
+                    "{url:?} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+                ),
+            ));
+        }
+
+        let listen = match get("REDOX_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(text) => text.parse().map_err(|_| {
+                problem(
+                    "REDOX_LISTEN",
+                    format!("{text:?} is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+        };
+
+        let fifo_group = match get("REDOX_FIFO_GROUP") {
+            None | Some("source") => FifoGroup::Source,
+            Some("event-type") => FifoGroup::EventType,
+            Some(other) => match other.strip_prefix("fixed:") {
+                Some(name) if valid_group_id(name) => FifoGroup::Fixed(name.to_owned()),
+                _ => {
+                    return Err(problem(
+                        "REDOX_FIFO_GROUP",
+                        format!(
+                            "{other:?} is not one of source, event-type, fixed:NAME (NAME: 1-128 of A-Z a-z 0-9 and punctuation)"
+                        ),
+                    ));
+                }
+            },
+        };
+
+        Ok(Config {
+            secret_id: get("REDOX_SECRET_ID").map(str::to_owned),
+            secret_file: get("REDOX_SECRET_FILE").map(PathBuf::from),
+            verification_tokens: vars
+                .get("REDOX_VERIFICATION_TOKEN")
+                .filter(|v| !v.trim().is_empty())
+                .cloned(),
+            queue_url,
+            spool_dir: PathBuf::from(get("REDOX_SPOOL_DIR").unwrap_or("./spool")),
+            spool_dir_set: get("REDOX_SPOOL_DIR").is_some(),
+            auth_methods,
+            clock_skew: Duration::from_secs(number(get, "REDOX_CLOCK_SKEW_SECS", 300, 0, 3600)?),
+            secret_ttl: Duration::from_secs(number(get, "REDOX_SECRET_TTL_SECS", 300, 1, 86_400)?),
+            max_body_bytes: number(
+                get,
+                "REDOX_MAX_BODY_BYTES",
+                DEFAULT_MAX_BODY_BYTES as u64,
+                1,
+                64 * 1024 * 1024,
+            )? as usize,
+            allowed_principals,
+            listen,
+            fifo_group,
+            aws_timeout: Duration::from_millis(number(
+                get,
+                "REDOX_AWS_TIMEOUT_MS",
+                5000,
+                100,
+                60_000,
+            )?),
+            lambda: get("AWS_LAMBDA_RUNTIME_API").is_some(),
+        })
+    }
+}
+
+fn number<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    variable: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(text) = get(variable) else {
+        return Ok(default);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(problem(
+            variable,
+            format!("{text:?} is not a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+fn parse_methods(list: &str) -> Result<Vec<AuthMethod>, ConfigError> {
+    let mut methods = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let method = AuthMethod::parse(name).ok_or_else(|| {
+            problem(
+                "REDOX_AUTH_METHODS",
+                format!("unknown method {name:?} (choose from token, sigv4, iam, jwt)"),
+            )
+        })?;
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    if methods.is_empty() {
+        return Err(problem("REDOX_AUTH_METHODS", "no method is enabled"));
+    }
+    Ok(methods)
+}
+
+/// SQS MessageGroupId: 1-128 characters of alphanumerics and punctuation.
+pub fn valid_group_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_specification() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.spool_dir, PathBuf::from("./spool"));
+        assert_eq!(config.clock_skew, Duration::from_secs(300));
+        assert_eq!(config.secret_ttl, Duration::from_secs(300));
+        assert_eq!(config.max_body_bytes, 6_291_456);
+        assert_eq!(config.auth_methods, None);
+        assert_eq!(config.fifo_group, FifoGroup::Source);
+        assert!(!config.lambda);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("REDOX_MAX_BODY_BYTES", "lots"),
+            ("REDOX_MAX_BODY_BYTES", "0"),
+            ("REDOX_CLOCK_SKEW_SECS", "-5"),
+            ("REDOX_SECRET_TTL_SECS", "1.5"),
+            ("REDOX_LISTEN", "localhost"),
+            ("REDOX_AUTH_METHODS", "token,kerberos"),
+            ("REDOX_QUEUE_URL", "my-queue"),
+            ("REDOX_FIFO_GROUP", "fixed:"),
+            ("REDOX_ALLOWED_PRINCIPALS", "redox-user"),
+            ("REDOX_AWS_TIMEOUT_MS", "5"),
+        ] {
+            let error = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(error.variable, name, "{value}");
+            assert!(error.to_string().starts_with(name));
+        }
+    }
+
+    #[test]
+    fn iam_without_principals_is_refused() {
+        let error = Config::from_vars(&vars(&[("REDOX_AUTH_METHODS", "iam")])).unwrap_err();
+        assert_eq!(error.variable, "REDOX_ALLOWED_PRINCIPALS");
+    }
+
+    #[test]
+    fn methods_and_groups_parse() {
+        let config = Config::from_vars(&vars(&[
+            ("REDOX_AUTH_METHODS", " token , sigv4,token"),
+            ("REDOX_FIFO_GROUP", "fixed:all-redox"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.auth_methods,
+            Some(vec![AuthMethod::Token, AuthMethod::Sigv4])
+        );
+        assert_eq!(config.fifo_group, FifoGroup::Fixed("all-redox".into()));
+        assert!(config.lambda);
+    }
+}

@@ -1,0 +1,228 @@
+//! The one inbound-request value every front door produces.
+//!
+//! Lambda Function URL, API Gateway HTTP and REST events and the local server
+//! all become an [`InboundRequest`]: the method, the path and query exactly as
+//! they crossed the wire, the headers in arrival order with repeats, and the
+//! body bytes. Signature checks read this value and nothing else, so nothing
+//! here normalises, decodes or re-orders what it was given. This module does
+//! no I/O.
+
+use bytes::Bytes;
+
+/// Which front door a request came through. It matters for SigV4, because
+/// each door preserves a different amount of the original request line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrontDoor {
+    /// Lambda Function URL (payload 2.0): raw path and raw query kept.
+    FunctionUrl,
+    /// API Gateway HTTP API (payload 2.0): `rawPath` arrives percent-decoded.
+    HttpApi,
+    /// API Gateway REST API (payload 1.0): query rebuilt from decoded maps.
+    RestApi,
+    /// The local HTTP server: the request line as received on the socket.
+    LocalServer,
+}
+
+impl FrontDoor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontDoor::FunctionUrl => "function_url",
+            FrontDoor::HttpApi => "http_api",
+            FrontDoor::RestApi => "rest_api",
+            FrontDoor::LocalServer => "local_server",
+        }
+    }
+}
+
+/// Where a request came from, as the platform (never the client) states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub front_door: FrontDoor,
+    /// The IAM principal ARN that AWS verified (Function URL `AWS_IAM` or
+    /// API Gateway IAM auth); read from the event's request context only.
+    pub verified_iam_principal: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl Origin {
+    pub fn new(front_door: FrontDoor) -> Self {
+        Origin {
+            front_door,
+            verified_iam_principal: None,
+            source_ip: None,
+        }
+    }
+}
+
+/// One HTTP request exactly as it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRequest {
+    /// Upper-case method, as sent.
+    pub method: String,
+    /// The path as sent on the wire (percent-escapes kept), starting with `/`.
+    pub raw_path: String,
+    /// The query string as sent, without the leading `?`; empty when absent.
+    pub raw_query: String,
+    /// Header names lower-cased; values untouched; arrival order and repeats kept.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub origin: Origin,
+}
+
+impl InboundRequest {
+    /// Every value of a header, in arrival order. `name` must be lower-case.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The single value of a header: `Ok(None)` when absent, `Err(())` when
+    /// it was sent more than once (an ambiguity no credential may carry).
+    pub fn single_header<'a>(&'a self, name: &'a str) -> Result<Option<&'a str>, RepeatedHeader> {
+        let mut values = self.header_values(name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(RepeatedHeader);
+        }
+        Ok(first)
+    }
+
+    /// Query parameters split on `&` and `=`, percent-decoded leniently
+    /// (`+` is a space, broken escapes are kept as they are).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        query_pairs(&self.raw_query)
+    }
+
+    /// The first value of a query parameter (decoded).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A header that may appear once was sent several times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatedHeader;
+
+/// Splits a raw query string into decoded pairs.
+pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    raw_query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `application/x-www-form-urlencoded` text, never failing: invalid
+/// escapes and invalid UTF-8 are kept (the latter replaced) rather than refused.
+pub fn form_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' if i + 2 < bytes.len() => {
+                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(hi << 4 | lo);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, as AWS
+/// SigV4 and the REST API query rebuild both require.
+pub fn percent_encode_unreserved(input: &str, out: &mut String) {
+    for &b in input.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 0xf)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str, headers: &[(&str, &str)]) -> InboundRequest {
+        InboundRequest {
+            method: "GET".into(),
+            raw_path: "/".into(),
+            raw_query: query.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::new(),
+            origin: Origin::new(FrontDoor::LocalServer),
+        }
+    }
+
+    #[test]
+    fn query_params_are_decoded_and_first_wins() {
+        let req = request("challenge=a%2Db+c&x=1&challenge=second", &[]);
+        assert_eq!(req.query_param("challenge").as_deref(), Some("a-b c"));
+        assert_eq!(req.query_param("x").as_deref(), Some("1"));
+        assert_eq!(req.query_param("missing"), None);
+    }
+
+    #[test]
+    fn broken_percent_escapes_are_kept_not_refused() {
+        assert_eq!(form_decode("%"), "%");
+        assert_eq!(form_decode("%4"), "%4");
+        assert_eq!(form_decode("%zz%41"), "%zzA");
+        assert_eq!(form_decode("%ff"), "\u{fffd}");
+    }
+
+    #[test]
+    fn a_repeated_header_is_reported_as_such() {
+        let req = request("", &[("a", "1"), ("b", "2"), ("a", "3")]);
+        assert_eq!(req.single_header("a"), Err(RepeatedHeader));
+        assert_eq!(req.single_header("b"), Ok(Some("2")));
+        assert_eq!(req.single_header("c"), Ok(None));
+        assert_eq!(req.header_values("a").collect::<Vec<_>>(), ["1", "3"]);
+    }
+
+    #[test]
+    fn unreserved_encoding_matches_rfc3986() {
+        let mut out = String::new();
+        percent_encode_unreserved("a b/~é", &mut out);
+        assert_eq!(out, "a%20b%2F~%C3%A9");
+    }
+}

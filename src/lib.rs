@@ -1,0 +1,38 @@
+//! # redox-destination
+//!
+//! A Redox destination: the endpoint Redox pushes EHR data to. Every request
+//! is read exactly as sent, the verification handshake is answered, the
+//! sender is authenticated, and accepted messages are made durable on SQS
+//! (or a local spool) before Redox sees a 2xx.
+//!
+//! ## Layout
+//!
+//! A request flows one way, top to bottom:
+//!
+//! - [`lambda_front`] / [`local_server`]: the front doors (Lambda Runtime
+//!   API, local HTTP socket); [`lambda_event`] maps Lambda HTTP events.
+//! - [`inbound`]: the one [`inbound::InboundRequest`] value all doors produce.
+//! - [`destination`]: the decision table; one place maps refusals to HTTP.
+//! - [`auth`]: the `token`, `sigv4` and `iam` methods (pure, clock injected).
+//! - [`redox`]: handshake or push, and the `Meta` fields of a push.
+//! - [`sink`]: the [`sink::Sink`] trait, the SQS sink and the local spool.
+//! - [`material`]: auth material, its sources and cache;
+//!   [`secrets_manager`] is the AWS source.
+//! - [`config`] reads the environment; [`app`] wires everything at start-up;
+//!   [`response`], [`clock`] and [`telemetry`] are small shared pieces.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod destination;
+pub mod inbound;
+pub mod lambda_event;
+pub mod lambda_front;
+pub mod local_server;
+pub mod material;
+pub mod redox;
+pub mod response;
+pub mod secrets_manager;
+pub mod sink;
+pub mod telemetry;

@@ -1,0 +1,94 @@
+//! The `redox-destination` binary: Lambda mode when `AWS_LAMBDA_RUNTIME_API`
+//! is set, otherwise a local HTTP server on `REDOX_LISTEN`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use redox_destination::app::{self, StartupReport};
+use redox_destination::config::Config;
+use redox_destination::{lambda_front, local_server, telemetry};
+
+fn print_banner(report: &StartupReport, listen: &std::net::SocketAddr) {
+    println!("redox-destination listening on http://{listen}/");
+    println!("  auth methods:  {}", join(&report.methods));
+    println!("  auth material: {}", report.material);
+    println!("  messages go to: {}", report.sink);
+    if let Some(token) = &report.generated_token {
+        println!("  no token configured; this run accepts the verification token:");
+        println!("    {token}");
+        println!("  (set REDOX_VERIFICATION_TOKEN or REDOX_SECRET_FILE to choose one)");
+    }
+}
+
+fn join(methods: &[redox_destination::auth::AuthMethod]) -> String {
+    methods
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("redox-destination: configuration error: {error}");
+            if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+                lambda_front::report_init_error(&api, "Runtime.ConfigError", &error.to_string())
+                    .await;
+            }
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.lambda);
+
+    let (destination, report) = match app::build(&config).await {
+        Ok(built) => built,
+        Err(error) => {
+            eprintln!("redox-destination: start-up error: {error}");
+            if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+                lambda_front::report_init_error(&api, "Runtime.StartupError", &error.to_string())
+                    .await;
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let destination = Arc::new(destination);
+
+    if config.lambda {
+        tracing::info!(
+            auth_methods = %join(&report.methods),
+            material = %report.material,
+            sink = %report.sink,
+            "lambda runtime starting"
+        );
+        return match lambda_front::run(destination).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "lambda runtime stopped");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "redox-destination: REDOX_LISTEN: cannot listen on {}: {error}",
+                config.listen
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(config.listen);
+    print_banner(&report, &bound);
+    match local_server::serve(listener, destination, local_server::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("redox-destination: server error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Auth material: the verification tokens and SigV4 keys that credentials are
+//! checked against, where they come from, and how long they are trusted.
+//!
+//! [`AuthMaterial`] is parsed from the one JSON format of the specification
+//! (section 3.4), whether it lives in Secrets Manager or a local file. Sources
+//! sit behind the [`AuthMaterialSource`] trait; [`MaterialCache`] keeps the
+//! merged result for a TTL and re-fetches, rate-limited, when a credential
+//! misses. Secrets are held as digests or in types whose `Debug` hides them.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, RwLock};
+use tokio::time::Instant;
+
+/// A boxed future, so that the edge traits stay object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why auth material could not be loaded or used.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum MaterialError {
+    #[error("auth material is not valid: {0}")]
+    Invalid(String),
+    #[error("auth material could not be read: {0}")]
+    Unreachable(String),
+}
+
+/// The SHA-256 of a verification token; only digests are kept in memory so
+/// comparisons run over fixed-length values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl TokenDigest {
+    pub fn of(token: &[u8]) -> Self {
+        TokenDigest(Sha256::digest(token).into())
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// One SigV4 key pair issued to Redox alone.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigV4Key {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
+    pub service: String,
+    #[serde(default)]
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for SigV4Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigV4Key")
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("session_token", &self.session_token.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaterialDocument {
+    #[serde(default)]
+    verification_tokens: Vec<String>,
+    #[serde(default)]
+    sigv4_keys: Vec<SigV4Key>,
+}
+
+/// Everything credentials are checked against, merged from every source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthMaterial {
+    pub token_digests: Vec<TokenDigest>,
+    pub sigv4_keys: Vec<SigV4Key>,
+}
+
+impl AuthMaterial {
+    /// Parses a secret's text: the JSON document of SPEC 3.4, or, when the
+    /// text is not a JSON object, one verification token.
+    pub fn from_secret_text(text: &str) -> Result<Self, MaterialError> {
+        let trimmed = text.trim();
+        if trimmed.starts_with('{') {
+            let doc: MaterialDocument = serde_json::from_str(trimmed)
+                .map_err(|e| MaterialError::Invalid(format!("auth material JSON: {e}")))?;
+            let mut material = AuthMaterial::default();
+            for token in &doc.verification_tokens {
+                material.add_token(token)?;
+            }
+            for key in doc.sigv4_keys {
+                validate_key(&key)?;
+                material.sigv4_keys.push(key);
+            }
+            return Ok(material);
+        }
+        let mut material = AuthMaterial::default();
+        // A plain-text file usually ends with a newline; the token does not.
+        material.add_token(trimmed)?;
+        Ok(material)
+    }
+
+    /// Tokens from a comma-separated list (`REDOX_VERIFICATION_TOKEN`).
+    pub fn from_token_list(list: &str) -> Result<Self, MaterialError> {
+        let mut material = AuthMaterial::default();
+        for token in list.split(',') {
+            material.add_token(token.trim())?;
+        }
+        Ok(material)
+    }
+
+    pub fn add_token(&mut self, token: &str) -> Result<(), MaterialError> {
+        if token.is_empty() {
+            return Err(MaterialError::Invalid(
+                "a verification token is empty".into(),
+            ));
+        }
+        if token.trim() != token {
+            return Err(MaterialError::Invalid(
+                "a verification token has leading or trailing whitespace".into(),
+            ));
+        }
+        if token.len() > 4096 || token.chars().any(|c| c.is_control()) {
+            return Err(MaterialError::Invalid(
+                "a verification token is longer than 4096 bytes or has control characters".into(),
+            ));
+        }
+        self.token_digests.push(TokenDigest::of(token.as_bytes()));
+        Ok(())
+    }
+
+    /// Adds everything from `other`; keys with the same access key id keep
+    /// the first one (AWSCURRENT is merged before AWSPREVIOUS).
+    pub fn merge(&mut self, other: AuthMaterial) {
+        for digest in other.token_digests {
+            if !self.token_digests.contains(&digest) {
+                self.token_digests.push(digest);
+            }
+        }
+        for key in other.sigv4_keys {
+            if !self
+                .sigv4_keys
+                .iter()
+                .any(|k| k.access_key_id == key.access_key_id)
+            {
+                self.sigv4_keys.push(key);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.token_digests.is_empty() && self.sigv4_keys.is_empty()
+    }
+}
+
+fn validate_key(key: &SigV4Key) -> Result<(), MaterialError> {
+    let fields = [
+        ("access_key_id", &key.access_key_id),
+        ("secret_access_key", &key.secret_access_key),
+        ("region", &key.region),
+        ("service", &key.service),
+    ];
+    for (name, value) in fields {
+        if value.is_empty()
+            || value.trim() != value
+            || (value.contains('/') && name != "secret_access_key")
+        {
+            return Err(MaterialError::Invalid(format!(
+                "sigv4_keys: {name} must be non-empty, without surrounding whitespace or '/'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Somewhere auth material can be read from.
+pub trait AuthMaterialSource: Send + Sync {
+    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>>;
+    /// Where the material comes from, for the start-up banner and logs.
+    fn describe(&self) -> String;
+}
+
+/// Material fixed at start-up (`REDOX_VERIFICATION_TOKEN`, a generated token).
+pub struct StaticMaterial {
+    material: AuthMaterial,
+    description: String,
+}
+
+impl StaticMaterial {
+    pub fn new(material: AuthMaterial, description: impl Into<String>) -> Self {
+        StaticMaterial {
+            material,
+            description: description.into(),
+        }
+    }
+}
+
+impl AuthMaterialSource for StaticMaterial {
+    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+        Box::pin(async move { Ok(self.material.clone()) })
+    }
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// A local file holding the SPEC 3.4 JSON or a plain token (`REDOX_SECRET_FILE`),
+/// re-read whenever the cache refreshes so edits take effect without a restart.
+pub struct FileMaterial {
+    path: PathBuf,
+}
+
+impl FileMaterial {
+    pub fn new(path: PathBuf) -> Self {
+        FileMaterial { path }
+    }
+}
+
+impl AuthMaterialSource for FileMaterial {
+    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+        Box::pin(async move {
+            let text = tokio::fs::read_to_string(&self.path)
+                .await
+                .map_err(|e| MaterialError::Unreachable(format!("{}: {e}", self.path.display())))?;
+            AuthMaterial::from_secret_text(&text).map_err(|e| match e {
+                MaterialError::Invalid(why) => {
+                    MaterialError::Invalid(format!("{}: {why}", self.path.display()))
+                }
+                other => other,
+            })
+        })
+    }
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+}
+
+struct Cached {
+    material: Arc<AuthMaterial>,
+    fetched_at: Instant,
+}
+
+/// Merged material from every source, trusted for `ttl`, re-fetched at most
+/// once per `miss_refetch_interval` when a credential fails against it.
+pub struct MaterialCache {
+    sources: Vec<Box<dyn AuthMaterialSource>>,
+    ttl: Duration,
+    miss_refetch_interval: Duration,
+    cached: RwLock<Option<Cached>>,
+    /// Serialises fetches and remembers when the last one started.
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+impl MaterialCache {
+    pub fn new(sources: Vec<Box<dyn AuthMaterialSource>>, ttl: Duration) -> Self {
+        MaterialCache {
+            sources,
+            ttl,
+            miss_refetch_interval: Duration::from_secs(5),
+            cached: RwLock::new(None),
+            last_fetch: Mutex::new(None),
+        }
+    }
+
+    pub fn with_miss_refetch_interval(mut self, interval: Duration) -> Self {
+        self.miss_refetch_interval = interval;
+        self
+    }
+
+    pub fn describe(&self) -> String {
+        let names: Vec<String> = self.sources.iter().map(|s| s.describe()).collect();
+        names.join(" + ")
+    }
+
+    /// Material for the current request: cached while fresh; refreshed when
+    /// stale, falling back to the stale copy if the sources are unreachable.
+    pub async fn current(&self) -> Result<Arc<AuthMaterial>, MaterialError> {
+        if let Some(cached) = self.cached.read().await.as_ref()
+            && cached.fetched_at.elapsed() < self.ttl
+        {
+            return Ok(cached.material.clone());
+        }
+        let mut last_fetch = self.last_fetch.lock().await;
+        // Another request may have refreshed while this one waited.
+        if let Some(cached) = self.cached.read().await.as_ref()
+            && cached.fetched_at.elapsed() < self.ttl
+        {
+            return Ok(cached.material.clone());
+        }
+        // A source that just failed is not asked again on every request.
+        if let (Some(cached), Some(at)) = (self.cached.read().await.as_ref(), *last_fetch)
+            && at.elapsed() < self.miss_refetch_interval
+        {
+            return Ok(cached.material.clone());
+        }
+        *last_fetch = Some(Instant::now());
+        match self.fetch_all().await {
+            Ok(material) => Ok(self.store(material).await),
+            Err(error) => {
+                if let Some(cached) = self.cached.read().await.as_ref() {
+                    tracing::warn!(%error, "auth material refresh failed; serving the cached copy");
+                    return Ok(cached.material.clone());
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// After a credential missed: re-fetch, unless a fetch started less than
+    /// the miss interval ago. `Some` only when new material was fetched.
+    pub async fn refresh_after_miss(&self) -> Option<Arc<AuthMaterial>> {
+        let mut last_fetch = self.last_fetch.lock().await;
+        if let Some(at) = *last_fetch
+            && at.elapsed() < self.miss_refetch_interval
+        {
+            return None;
+        }
+        *last_fetch = Some(Instant::now());
+        match self.fetch_all().await {
+            Ok(material) => Some(self.store(material).await),
+            Err(error) => {
+                tracing::warn!(%error, "auth material re-fetch after a credential miss failed");
+                None
+            }
+        }
+    }
+
+    async fn store(&self, material: AuthMaterial) -> Arc<AuthMaterial> {
+        let material = Arc::new(material);
+        *self.cached.write().await = Some(Cached {
+            material: material.clone(),
+            fetched_at: Instant::now(),
+        });
+        material
+    }
+
+    async fn fetch_all(&self) -> Result<AuthMaterial, MaterialError> {
+        let mut merged = AuthMaterial::default();
+        for source in &self.sources {
+            merged.merge(source.fetch().await?);
+        }
+        Ok(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn json_document_and_plain_token_both_parse() {
+        let doc = r#"{"verification_tokens": ["a", "b"],
+            "sigv4_keys": [{"access_key_id": "AKID", "secret_access_key": "s/ecret",
+                            "region": "us-east-1", "service": "lambda"}]}"#;
+        let material = AuthMaterial::from_secret_text(doc).unwrap();
+        assert_eq!(material.token_digests.len(), 2);
+        assert_eq!(material.sigv4_keys[0].access_key_id, "AKID");
+        let plain = AuthMaterial::from_secret_text("just-a-token\n").unwrap();
+        assert_eq!(plain.token_digests, vec![TokenDigest::of(b"just-a-token")]);
+    }
+
+    #[test]
+    fn bad_material_is_refused_with_a_reason() {
+        for bad in [
+            r#"{"verification_tokens": [""]}"#,
+            r#"{"verification_tokens": [" padded"]}"#,
+            r#"{"verification_tokenz": ["typo"]}"#,
+            r#"{"sigv4_keys": [{"access_key_id": "", "secret_access_key": "s", "region": "r", "service": "s"}]}"#,
+            "",
+        ] {
+            assert!(
+                matches!(
+                    AuthMaterial::from_secret_text(bad),
+                    Err(MaterialError::Invalid(_))
+                ),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let key = SigV4Key {
+            access_key_id: "AKID".into(),
+            secret_access_key: "very-secret".into(),
+            region: "r".into(),
+            service: "s".into(),
+            session_token: Some("session-secret".into()),
+        };
+        let shown = format!("{key:?} {:?}", TokenDigest::of(b"x"));
+        assert!(!shown.contains("very-secret") && !shown.contains("session-secret"));
+    }
+
+    struct CountingSource {
+        calls: Arc<AtomicUsize>,
+        token: Arc<std::sync::Mutex<Option<String>>>,
+    }
+
+    impl AuthMaterialSource for CountingSource {
+        fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                match self.token.lock().unwrap().clone() {
+                    Some(t) => AuthMaterial::from_token_list(&t),
+                    None => Err(MaterialError::Unreachable("down".into())),
+                }
+            })
+        }
+        fn describe(&self) -> String {
+            "counting".into()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cache_serves_stale_material_when_the_source_is_down_and_rate_limits_misses() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let token = Arc::new(std::sync::Mutex::new(Some("one".to_string())));
+        let cache = MaterialCache::new(
+            vec![Box::new(CountingSource {
+                calls: calls.clone(),
+                token: token.clone(),
+            })],
+            Duration::from_secs(300),
+        );
+        let first = cache.current().await.unwrap();
+        for _ in 0..100 {
+            cache.current().await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // A miss right after a fetch does not fetch again.
+        assert!(cache.refresh_after_miss().await.is_none());
+        tokio::time::advance(Duration::from_secs(6)).await;
+        *token.lock().unwrap() = Some("two".into());
+        let refreshed = cache.refresh_after_miss().await.unwrap();
+        assert_ne!(refreshed, first);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        // Source down after the TTL: the stale copy keeps serving.
+        *token.lock().unwrap() = None;
+        tokio::time::advance(Duration::from_secs(301)).await;
+        assert_eq!(cache.current().await.unwrap(), refreshed);
+    }
+
+    #[tokio::test]
+    async fn nothing_cached_and_source_down_is_an_error() {
+        let cache = MaterialCache::new(
+            vec![Box::new(CountingSource {
+                calls: Arc::new(AtomicUsize::new(0)),
+                token: Arc::new(std::sync::Mutex::new(None)),
+            })],
+            Duration::from_secs(300),
+        );
+        assert!(matches!(
+            cache.current().await,
+            Err(MaterialError::Unreachable(_))
+        ));
+    }
+}

@@ -1,0 +1,384 @@
+//! What Redox sent: a verification handshake or a push, and for a push the
+//! envelope fields that become queue attributes.
+//!
+//! Classification never refuses a push for its shape (Redox would retry it
+//! forever): a body that is not JSON, or JSON without `Meta`, is a push with
+//! no Redox attributes. Only the first level of the body and the `Meta`
+//! object are deserialised; everything else is skipped without allocation.
+//! No I/O happens here.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::inbound::InboundRequest;
+
+/// The longest challenge echoed back; Redox sends a UUID (36 characters).
+pub const MAX_CHALLENGE_LEN: usize = 128;
+
+/// A verification handshake (SPEC 2): a challenge to echo and the token
+/// carried in the body (POST) or query (GET).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeRequest {
+    pub challenge: String,
+    pub token: Option<String>,
+}
+
+/// Why a handshake cannot be answered, even with a valid token.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum HandshakeError {
+    #[error(
+        "the challenge is empty, longer than {MAX_CHALLENGE_LEN} characters, or has characters outside A-Z a-z 0-9 - . _ ~"
+    )]
+    InvalidChallenge,
+}
+
+impl HandshakeRequest {
+    /// The challenge, if it is safe to reflect: only URL-unreserved
+    /// characters, so it can never be read as markup or split a header.
+    pub fn checked_challenge(&self) -> Result<&str, HandshakeError> {
+        let c = &self.challenge;
+        let safe = !c.is_empty()
+            && c.len() <= MAX_CHALLENGE_LEN
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if safe {
+            Ok(c)
+        } else {
+            Err(HandshakeError::InvalidChallenge)
+        }
+    }
+}
+
+/// The Redox `Meta` fields that travel as queue attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedoxMeta {
+    pub data_model: Option<String>,
+    pub event_type: Option<String>,
+    pub log_id: Option<String>,
+    pub attempt_id: Option<String>,
+    pub source_id: Option<String>,
+    pub test: Option<bool>,
+}
+
+/// What kind of body a push carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    /// A Data Model message with a `Meta` object.
+    DataModel(RedoxMeta),
+    /// A FHIR `Bundle` of type `message`; `event` from its `MessageHeader`.
+    FhirBundle { event: Option<String> },
+    /// Valid JSON without `Meta`.
+    JsonWithoutMeta,
+    /// Not JSON at all.
+    NotJson,
+}
+
+impl Envelope {
+    /// The `RedoxEnvelope` attribute value, absent for Data Model messages.
+    pub fn attribute_value(&self) -> Option<&'static str> {
+        match self {
+            Envelope::DataModel(_) => None,
+            Envelope::FhirBundle { .. } => Some("fhir-bundle"),
+            Envelope::JsonWithoutMeta => Some("json-without-meta"),
+            Envelope::NotJson => Some("not-json"),
+        }
+    }
+
+    pub fn meta(&self) -> Option<&RedoxMeta> {
+        match self {
+            Envelope::DataModel(meta) => Some(meta),
+            _ => None,
+        }
+    }
+
+    /// Queries expect an answer built from data, which a queue cannot give.
+    pub fn is_synchronous_query(&self) -> bool {
+        self.meta()
+            .and_then(|m| m.event_type.as_deref())
+            .is_some_and(is_query_event_type)
+    }
+}
+
+/// `Query`, `PatientQuery`, `DocumentQuery`, `ProviderQuery`, …: Redox's
+/// synchronous request event types all end in `Query`.
+pub fn is_query_event_type(event_type: &str) -> bool {
+    event_type.ends_with("Query")
+}
+
+/// A request, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    Handshake(HandshakeRequest),
+    Push(Envelope),
+}
+
+/// The first level of a JSON body; values are kept only where needed.
+#[derive(Deserialize)]
+struct TopLevel {
+    #[serde(rename = "Meta")]
+    meta: Option<Value>,
+    challenge: Option<Value>,
+    #[serde(rename = "verification-token")]
+    verification_token: Option<Value>,
+    #[serde(rename = "resourceType")]
+    resource_type: Option<Value>,
+    #[serde(rename = "type")]
+    bundle_type: Option<Value>,
+    #[serde(default, deserialize_with = "first_element")]
+    entry: Option<Value>,
+}
+
+/// Keeps the first element of a JSON array and skips the rest unread.
+fn first_element<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    struct FirstVisitor;
+    impl<'de> Visitor<'de> for FirstVisitor {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element::<Value>()?;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            IgnoredAny::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(FirstVisitor)
+}
+
+/// Classifies a request whose method is already known to be POST or GET.
+pub fn classify(request: &InboundRequest) -> Classified {
+    if request.method == "GET" {
+        let pairs = request.query_pairs();
+        let find = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        return Classified::Handshake(HandshakeRequest {
+            challenge: find("challenge").unwrap_or_default(),
+            token: find("verification-token"),
+        });
+    }
+    match serde_json::from_slice::<TopLevel>(&request.body) {
+        Ok(top) => classify_json(top),
+        Err(_) if serde_json::from_slice::<IgnoredAny>(&request.body).is_ok() => {
+            Classified::Push(Envelope::JsonWithoutMeta)
+        }
+        Err(_) => Classified::Push(Envelope::NotJson),
+    }
+}
+
+fn classify_json(top: TopLevel) -> Classified {
+    if let Some(meta) = top.meta {
+        return Classified::Push(Envelope::DataModel(extract_meta(&meta)));
+    }
+    if let Some(challenge) = top.challenge {
+        return Classified::Handshake(HandshakeRequest {
+            // A challenge that is not a string can never be echoed safely.
+            challenge: challenge.as_str().map(str::to_owned).unwrap_or_default(),
+            token: top
+                .verification_token
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        });
+    }
+    let is_message_bundle = top.resource_type.as_ref().and_then(Value::as_str) == Some("Bundle")
+        && top.bundle_type.as_ref().and_then(Value::as_str) == Some("message");
+    if is_message_bundle {
+        let header = top.entry.as_ref().and_then(|e| e.get("resource"));
+        let event = header
+            .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("MessageHeader"))
+            .and_then(|r| {
+                r.get("eventUri")
+                    .and_then(Value::as_str)
+                    .or_else(|| r.pointer("/eventCoding/code").and_then(Value::as_str))
+            })
+            .map(str::to_owned);
+        return Classified::Push(Envelope::FhirBundle { event });
+    }
+    Classified::Push(Envelope::JsonWithoutMeta)
+}
+
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads the attribute fields of `Meta`, ignoring any that are missing or
+/// of an unexpected type.
+pub fn extract_meta(meta: &Value) -> RedoxMeta {
+    let first_log = meta.get("Logs").and_then(|logs| logs.get(0));
+    RedoxMeta {
+        data_model: text(meta.get("DataModel")),
+        event_type: text(meta.get("EventType")),
+        log_id: text(first_log.and_then(|l| l.get("ID"))),
+        attempt_id: text(first_log.and_then(|l| l.get("AttemptID"))),
+        source_id: text(meta.pointer("/Source/ID")),
+        test: meta.get("Test").and_then(Value::as_bool),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::{FrontDoor, Origin};
+
+    fn post(body: &str) -> InboundRequest {
+        InboundRequest {
+            method: "POST".into(),
+            raw_path: "/".into(),
+            raw_query: String::new(),
+            headers: vec![],
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            origin: Origin::new(FrontDoor::LocalServer),
+        }
+    }
+
+    #[test]
+    fn post_handshake_is_recognised() {
+        let req = post(r#"{"verification-token":"tok","challenge":"5c2b-11"}"#);
+        assert_eq!(
+            classify(&req),
+            Classified::Handshake(HandshakeRequest {
+                challenge: "5c2b-11".into(),
+                token: Some("tok".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_challenge_next_to_meta_is_a_push() {
+        let req = post(r#"{"challenge":"x","Meta":{"DataModel":"PatientAdmin"}}"#);
+        assert!(matches!(
+            classify(&req),
+            Classified::Push(Envelope::DataModel(_))
+        ));
+    }
+
+    #[test]
+    fn meta_fields_become_attributes() {
+        let req = post(
+            r#"{"Meta":{"DataModel":"PatientAdmin","EventType":"Arrival","Test":true,
+                "Source":{"ID":"7ce6f387-c33c-417d-8682-81e83628cbd9","Name":"Redox Dev Tools"},
+                "Logs":[{"ID":"d9f5d293-7110-461e-a875-3beb089e79f3","AttemptID":"925d1617"}]},
+                "Patient":{}}"#,
+        );
+        let Classified::Push(Envelope::DataModel(meta)) = classify(&req) else {
+            panic!("not a data model push")
+        };
+        assert_eq!(meta.data_model.as_deref(), Some("PatientAdmin"));
+        assert_eq!(meta.event_type.as_deref(), Some("Arrival"));
+        assert_eq!(meta.test, Some(true));
+        assert_eq!(
+            meta.source_id.as_deref(),
+            Some("7ce6f387-c33c-417d-8682-81e83628cbd9")
+        );
+        assert_eq!(
+            meta.log_id.as_deref(),
+            Some("d9f5d293-7110-461e-a875-3beb089e79f3")
+        );
+        assert_eq!(meta.attempt_id.as_deref(), Some("925d1617"));
+    }
+
+    #[test]
+    fn odd_shapes_are_pushes_without_attributes() {
+        assert_eq!(
+            classify(&post("not json")),
+            Classified::Push(Envelope::NotJson)
+        );
+        assert_eq!(
+            classify(&post("[1,2]")),
+            Classified::Push(Envelope::JsonWithoutMeta)
+        );
+        assert_eq!(
+            classify(&post(r#"{"a":1}"#)),
+            Classified::Push(Envelope::JsonWithoutMeta)
+        );
+        let Classified::Push(Envelope::DataModel(meta)) =
+            classify(&post(r#"{"Meta":{"DataModel":5,"Logs":"x","Source":[]}}"#))
+        else {
+            panic!("Meta of odd shape is still a data model push")
+        };
+        assert_eq!(meta.data_model.as_deref(), Some("5"));
+        assert_eq!(meta.log_id, None);
+    }
+
+    #[test]
+    fn fhir_message_bundle_event_is_read_from_its_header() {
+        let req = post(
+            r#"{"resourceType":"Bundle","type":"message","entry":[
+                {"resource":{"resourceType":"MessageHeader","eventUri":"https://fhir.redoxengine.com/EventDefinition/PatientAdminNewPatient"}},
+                {"resource":{"resourceType":"Patient"}}]}"#,
+        );
+        assert_eq!(
+            classify(&req),
+            Classified::Push(Envelope::FhirBundle {
+                event: Some(
+                    "https://fhir.redoxengine.com/EventDefinition/PatientAdminNewPatient".into()
+                )
+            })
+        );
+    }
+
+    #[test]
+    fn queries_are_synchronous() {
+        for q in ["Query", "PatientQuery", "DocumentQuery"] {
+            assert!(is_query_event_type(q));
+        }
+        for not in ["Arrival", "New", "QueryResponse"] {
+            assert!(!is_query_event_type(not));
+        }
+    }
+
+    #[test]
+    fn challenges_that_could_carry_markup_are_not_reflected() {
+        let ok = HandshakeRequest {
+            challenge: "0b1c2d3e-aaaa-4bbb-8ccc-123456789012".into(),
+            token: None,
+        };
+        assert!(ok.checked_challenge().is_ok());
+        for bad in [
+            "",
+            "<script>",
+            "a b",
+            "a\r\nSet-Cookie: x",
+            &"a".repeat(129),
+        ] {
+            let h = HandshakeRequest {
+                challenge: bad.into(),
+                token: None,
+            };
+            assert_eq!(h.checked_challenge(), Err(HandshakeError::InvalidChallenge));
+        }
+    }
+}

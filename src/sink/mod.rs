@@ -1,0 +1,222 @@
+//! Where accepted messages go: the [`Sink`] trait and the message it takes.
+//!
+//! A sink answers `Ok` only once the message is durable (an SQS message id,
+//! an fsynced spool file); the front door acknowledges Redox only then. Sinks
+//! never look at authentication and never log a body.
+
+pub mod spool;
+pub mod sqs;
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::auth::AuthMethod;
+use crate::material::BoxFuture;
+use crate::redox::Envelope;
+
+/// SQS allows at most 10 message attributes per message.
+pub const MAX_ATTRIBUTES: usize = 10;
+/// Longest attribute value copied from a message; longer values are left out.
+pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 256;
+
+/// An accepted push, ready to be queued.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    /// The request body exactly as received.
+    pub body: Bytes,
+    /// Attribute names and values (SPEC 3.5), each only when known.
+    pub attributes: Vec<(&'static str, String)>,
+    pub received_at: SystemTime,
+    /// Redox's `Logs[0].ID`, stable across retries of one message.
+    pub redox_log_id: Option<String>,
+    /// Redox's `Meta.Source.ID`.
+    pub redox_source_id: Option<String>,
+    pub redox_event_type: Option<String>,
+}
+
+impl QueuedMessage {
+    /// Builds the message and its attributes from what classification found.
+    pub fn new(
+        body: Bytes,
+        envelope: &Envelope,
+        auth_method: AuthMethod,
+        content_type: Option<&str>,
+        received_at: SystemTime,
+    ) -> Self {
+        let mut attributes: Vec<(&'static str, String)> = Vec::with_capacity(MAX_ATTRIBUTES);
+        let mut add = |name: &'static str, value: Option<&str>| {
+            if let Some(value) = value.filter(|v| is_attribute_safe(v)) {
+                attributes.push((name, value.to_owned()));
+            }
+        };
+        let meta = envelope.meta();
+        let event_type = match envelope {
+            Envelope::FhirBundle { event } => event.clone(),
+            _ => meta.and_then(|m| m.event_type.clone()),
+        };
+        add("RedoxDataModel", meta.and_then(|m| m.data_model.as_deref()));
+        add("RedoxEventType", event_type.as_deref());
+        add("RedoxLogId", meta.and_then(|m| m.log_id.as_deref()));
+        add("RedoxAttemptId", meta.and_then(|m| m.attempt_id.as_deref()));
+        add("RedoxSourceId", meta.and_then(|m| m.source_id.as_deref()));
+        add(
+            "RedoxTest",
+            meta.and_then(|m| m.test)
+                .map(|t| if t { "true" } else { "false" }),
+        );
+        add("RedoxEnvelope", envelope.attribute_value());
+        add("AuthMethod", Some(auth_method.as_str()));
+        add("ContentType", content_type);
+        QueuedMessage {
+            body,
+            attributes,
+            received_at,
+            redox_log_id: meta.and_then(|m| m.log_id.clone()),
+            redox_source_id: meta.and_then(|m| m.source_id.clone()),
+            redox_event_type: event_type,
+        }
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Attribute values must be non-empty, short, and made of characters SQS
+/// accepts; anything else is left out rather than failing the message.
+fn is_attribute_safe(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_ATTRIBUTE_VALUE_LEN
+        && value.chars().all(|c| !c.is_control())
+}
+
+/// `true` when SQS accepts `body` as it is: UTF-8 with only the characters
+/// XML allows (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
+pub fn sqs_accepts_body(body: &[u8]) -> bool {
+    match std::str::from_utf8(body) {
+        Ok(text) => text.chars().all(|c| {
+            matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        }),
+        Err(_) => false,
+    }
+}
+
+/// Why a sink could not make a message durable. Every variant is a 503 with
+/// `Retry-After` unless stated: Redox keeps the message and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("the queue did not accept the message: {0}")]
+    Unavailable(String),
+    #[error("the queue did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error(
+        "the message is {size} bytes, over the queue's limit of {limit}; set REDOX_PAYLOAD_BUCKET to offload large messages to S3"
+    )]
+    TooLarge { size: usize, limit: usize },
+}
+
+/// A durable destination for accepted messages.
+pub trait Sink: Send + Sync {
+    /// Makes the message durable and returns its id.
+    fn put<'a>(&'a self, message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>>;
+    /// Where messages go, for the start-up banner.
+    fn describe(&self) -> String;
+}
+
+/// A random UUID (version 4) for message ids.
+pub fn new_message_id() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS random source failing is not recoverable; fall back to the
+    // clock so a message id is still unique enough to name a file.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        bytes = nanos.to_le_bytes();
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redox::RedoxMeta;
+
+    #[test]
+    fn sqs_body_characters_follow_the_xml_rule() {
+        assert!(sqs_accepts_body(b"plain {\"json\": 1}\r\n\t"));
+        assert!(sqs_accepts_body("émoji 😀".as_bytes()));
+        assert!(!sqs_accepts_body(b"nul \0 inside"));
+        assert!(!sqs_accepts_body(b"bell \x07"));
+        assert!(!sqs_accepts_body(&[0xff, 0xfe]));
+        assert!(!sqs_accepts_body("\u{FFFE}".as_bytes()));
+    }
+
+    #[test]
+    fn attributes_never_exceed_the_sqs_limit() {
+        let meta = RedoxMeta {
+            data_model: Some("PatientAdmin".into()),
+            event_type: Some("Arrival".into()),
+            log_id: Some("log".into()),
+            attempt_id: Some("attempt".into()),
+            source_id: Some("source".into()),
+            test: Some(true),
+        };
+        let message = QueuedMessage::new(
+            Bytes::from_static(b"{}"),
+            &Envelope::DataModel(meta),
+            AuthMethod::Token,
+            Some("application/json"),
+            SystemTime::UNIX_EPOCH,
+        );
+        // Eight here; the SQS sink may add ContentEncoding and the S3 offload
+        // ExtendedPayloadSize, which still fits ten.
+        assert_eq!(message.attributes.len(), 8);
+        assert!(message.attributes.len() + 2 <= MAX_ATTRIBUTES);
+        assert_eq!(message.attribute("RedoxTest"), Some("true"));
+        assert_eq!(message.attribute("RedoxEnvelope"), None);
+    }
+
+    #[test]
+    fn unsafe_attribute_values_are_left_out() {
+        let meta = RedoxMeta {
+            data_model: Some("bad\u{0}value".into()),
+            event_type: Some("x".repeat(300)),
+            ..RedoxMeta::default()
+        };
+        let message = QueuedMessage::new(
+            Bytes::new(),
+            &Envelope::DataModel(meta),
+            AuthMethod::Token,
+            None,
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(message.attribute("RedoxDataModel"), None);
+        assert_eq!(message.attribute("RedoxEventType"), None);
+        assert_eq!(message.attribute("AuthMethod"), Some("token"));
+    }
+
+    #[test]
+    fn message_ids_are_distinct_uuids() {
+        let a = new_message_id();
+        let b = new_message_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+}
