@@ -3,6 +3,8 @@
 //! The level comes from `RUST_LOG` (default `info`). No code in this crate
 //! logs a token, key, signature or message body.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(json: bool) {
@@ -18,6 +20,9 @@ pub fn init(json: bool) {
             .without_time()
             .try_init()
     } else {
-        builder.with_target(false).try_init()
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
 }
