@@ -20,7 +20,7 @@ use crate::material::{
 use crate::secrets_manager::SecretsManagerMaterial;
 use crate::sink::Sink;
 use crate::sink::spool::SpoolSink;
-use crate::sink::sqs::SqsSink;
+use crate::sink::sqs::{S3Offload, SqsSink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -65,6 +65,15 @@ pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
         .await
 }
 
+/// The S3 client; path-style addressing when an endpoint is overridden,
+/// because emulators have no bucket subdomains.
+fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// A random 32-byte token, base64url without padding.
 pub fn generate_token() -> Result<String, StartupError> {
     let mut bytes = [0u8; 32];
@@ -77,7 +86,8 @@ pub fn generate_token() -> Result<String, StartupError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Builds the destination the configuration describes.
+/// Builds the destination the configuration describes, loading the AWS
+/// SDK configuration from the environment when a queue or secret needs it.
 pub async fn build(config: &Config) -> Result<(Destination, StartupReport), StartupError> {
     let needs_aws = config.secret_id.is_some() || config.queue_url.is_some();
     let sdk_config = if needs_aws {
@@ -85,7 +95,15 @@ pub async fn build(config: &Config) -> Result<(Destination, StartupReport), Star
     } else {
         None
     };
+    build_with_sdk(config, sdk_config).await
+}
 
+/// Builds the destination with a given AWS SDK configuration (tests pass
+/// one pointing at an emulator).
+pub async fn build_with_sdk(
+    config: &Config,
+    sdk_config: Option<aws_config::SdkConfig>,
+) -> Result<(Destination, StartupReport), StartupError> {
     let mut sources: Vec<Box<dyn AuthMaterialSource>> = Vec::new();
     let mut generated_token = None;
     if let (Some(secret_id), Some(sdk)) = (&config.secret_id, &sdk_config) {
@@ -124,7 +142,10 @@ pub async fn build(config: &Config) -> Result<(Destination, StartupReport), Star
         )));
         generated_token = Some(token);
     }
-    let cache = Arc::new(MaterialCache::new(sources, config.secret_ttl));
+    let cache = Arc::new(
+        MaterialCache::new(sources, config.secret_ttl)
+            .with_miss_refetch_interval(config.secret_refetch),
+    );
 
     // Fetch during init: bad material stops start-up; an unreachable source
     // does not (requests get 503 until it answers, and Redox retries).
@@ -172,6 +193,13 @@ pub async fn build(config: &Config) -> Result<(Destination, StartupReport), Star
             queue_url.clone(),
             config.fifo_group.clone(),
             config.aws_timeout,
+            config.payload_bucket.as_ref().map(|bucket| S3Offload {
+                client: s3_client(sdk),
+                bucket: bucket.clone(),
+                prefix: config.payload_prefix.clone(),
+                threshold: config.offload_threshold,
+                always: config.offload_all,
+            }),
         )),
         _ if config.lambda && !config.spool_dir_set => {
             return Err(setting(

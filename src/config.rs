@@ -52,11 +52,18 @@ pub struct Config {
     pub auth_methods: Option<Vec<AuthMethod>>,
     pub clock_skew: Duration,
     pub secret_ttl: Duration,
+    /// Least time between re-fetches triggered by failing credentials.
+    pub secret_refetch: Duration,
     pub max_body_bytes: usize,
     pub allowed_principals: Vec<String>,
     pub listen: SocketAddr,
     pub fifo_group: FifoGroup,
     pub aws_timeout: Duration,
+    /// S3 bucket for bodies too large for SQS (`REDOX_PAYLOAD_BUCKET`).
+    pub payload_bucket: Option<String>,
+    pub payload_prefix: String,
+    pub offload_threshold: usize,
+    pub offload_all: bool,
     /// Running inside Lambda (`AWS_LAMBDA_RUNTIME_API` set).
     pub lambda: bool,
 }
@@ -152,7 +159,44 @@ impl Config {
             },
         };
 
+        let payload_bucket = get("REDOX_PAYLOAD_BUCKET").map(str::to_owned);
+        if let Some(bucket) = &payload_bucket
+            && !valid_bucket_name(bucket)
+        {
+            return Err(problem(
+                "REDOX_PAYLOAD_BUCKET",
+                format!("{bucket:?} is not an S3 bucket name (3-63 of a-z 0-9 . -)"),
+            ));
+        }
+        let payload_prefix = get("REDOX_PAYLOAD_PREFIX").unwrap_or("redox/").to_owned();
+        if payload_prefix.len() > 512 || payload_prefix.starts_with('/') {
+            return Err(problem(
+                "REDOX_PAYLOAD_PREFIX",
+                "must be at most 512 characters and not start with /",
+            ));
+        }
+        let offload_all = match get("REDOX_OFFLOAD_ALL") {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(problem(
+                    "REDOX_OFFLOAD_ALL",
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
+
         Ok(Config {
+            payload_bucket,
+            payload_prefix,
+            offload_threshold: number(
+                get,
+                "REDOX_OFFLOAD_THRESHOLD_BYTES",
+                crate::sink::sqs::DEFAULT_OFFLOAD_THRESHOLD as u64,
+                1,
+                crate::sink::sqs::SQS_MAX_MESSAGE_BYTES as u64,
+            )? as usize,
+            offload_all,
             secret_id: get("REDOX_SECRET_ID").map(str::to_owned),
             secret_file: get("REDOX_SECRET_FILE").map(PathBuf::from),
             verification_tokens: vars
@@ -165,6 +209,13 @@ impl Config {
             auth_methods,
             clock_skew: Duration::from_secs(number(get, "REDOX_CLOCK_SKEW_SECS", 300, 0, 3600)?),
             secret_ttl: Duration::from_secs(number(get, "REDOX_SECRET_TTL_SECS", 300, 1, 86_400)?),
+            secret_refetch: Duration::from_secs(number(
+                get,
+                "REDOX_SECRET_REFETCH_SECS",
+                5,
+                1,
+                3600,
+            )?),
             max_body_bytes: number(
                 get,
                 "REDOX_MAX_BODY_BYTES",
@@ -225,6 +276,16 @@ fn parse_methods(list: &str) -> Result<Vec<AuthMethod>, ConfigError> {
     Ok(methods)
 }
 
+/// S3 bucket naming rules (the common subset).
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+}
+
 /// SQS MessageGroupId: 1-128 characters of alphanumerics and punctuation.
 pub fn valid_group_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
@@ -267,6 +328,9 @@ mod tests {
             ("REDOX_FIFO_GROUP", "fixed:"),
             ("REDOX_ALLOWED_PRINCIPALS", "redox-user"),
             ("REDOX_AWS_TIMEOUT_MS", "5"),
+            ("REDOX_PAYLOAD_BUCKET", "Bad_Bucket"),
+            ("REDOX_OFFLOAD_THRESHOLD_BYTES", "2000000"),
+            ("REDOX_OFFLOAD_ALL", "yes"),
         ] {
             let error = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(error.variable, name, "{value}");

@@ -181,8 +181,9 @@ pub fn authenticate(
 }
 
 /// Checks the token of a verification handshake. Redox puts it in the body
-/// (POST) or the query (GET), and may repeat it in the header; any that is
-/// present must match, and all that are present must agree.
+/// (POST) or the query (GET), and may repeat it in the `verification-token`
+/// header and as `authorization: Bearer`; every copy that is present must
+/// agree, and the agreed token must match a configured one.
 pub fn authenticate_handshake(
     request: &InboundRequest,
     token_in_message: Option<&str>,
@@ -191,8 +192,13 @@ pub fn authenticate_handshake(
     let header = request
         .single_header("verification-token")
         .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
-    let token =
-        token::agreeing_token(header, token_in_message)?.ok_or(AuthError::HandshakeWithoutToken)?;
+    let bearer = match authorization_credential(request)? {
+        Credential::Bearer(value) => Some(value),
+        _ => None,
+    };
+    let in_headers = token::agreeing_token(header, bearer)?;
+    let token = token::agreeing_token(in_headers, token_in_message)?
+        .ok_or(AuthError::HandshakeWithoutToken)?;
     if token::token_matches(material, token.as_bytes()) {
         Ok(())
     } else {

@@ -5,6 +5,12 @@
 //! `MessageGroupId` chosen by [`FifoGroup`] and a `MessageDeduplicationId`
 //! from Redox's log id (stable across Redox's retries) or the body's SHA-256.
 //! Every call is bounded by a timeout; any failure is a [`SinkError`].
+//!
+//! With an [`S3Offload`], a message too large for SQS (or every message, if
+//! so configured) is written to S3 first and the SQS body becomes the Amazon
+//! SQS Extended Client pointer, so the official extended-client libraries
+//! read the original body unchanged. 2xx requires both writes; if SQS fails
+//! after the upload, the object is deleted (best effort).
 
 use std::time::Duration;
 
@@ -21,12 +27,32 @@ use crate::material::BoxFuture;
 /// SQS's limit for one message: body plus attribute names, types and values.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// The class name the extended-client libraries expect in the pointer.
+pub const EXTENDED_POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
+/// The Number attribute carrying the original body size.
+pub const EXTENDED_SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
+/// Default offload threshold: just under 1 MiB, leaving room for attributes.
+pub const DEFAULT_OFFLOAD_THRESHOLD: usize = SQS_MAX_MESSAGE_BYTES - 4096;
+
 pub struct SqsSink {
     client: aws_sdk_sqs::Client,
     queue_url: String,
     fifo: bool,
     group: FifoGroup,
     timeout: Duration,
+    offload: Option<S3Offload>,
+}
+
+/// Where large bodies go (`REDOX_PAYLOAD_BUCKET`).
+pub struct S3Offload {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    /// Key prefix, e.g. `redox/`; keys are `<prefix><YYYY-MM-DD>/<uuid>`.
+    pub prefix: String,
+    /// Messages whose SQS size (body plus attributes) exceeds this go to S3.
+    pub threshold: usize,
+    /// Offload every message, whatever its size.
+    pub always: bool,
 }
 
 /// The body and attributes exactly as they will be sent.
@@ -36,11 +62,22 @@ pub struct SqsPayload {
     pub attributes: Vec<(&'static str, String)>,
 }
 
+fn attributes_size(attributes: &[(&'static str, String)]) -> usize {
+    attributes
+        .iter()
+        .map(|(n, v)| n.len() + "String".len() + v.len())
+        .sum()
+}
+
 impl SqsPayload {
     /// Prepares a message for SQS, base64-encoding a body it would refuse.
     pub fn from_message(message: &QueuedMessage) -> SqsPayload {
+        Self::inline(message, sqs_accepts_body(&message.body))
+    }
+
+    fn inline(message: &QueuedMessage, body_accepted: bool) -> SqsPayload {
         let mut attributes = message.attributes.clone();
-        let body = if sqs_accepts_body(&message.body) {
+        let body = if body_accepted {
             String::from_utf8_lossy(&message.body).into_owned()
         } else {
             attributes.push(("ContentEncoding", "base64".to_owned()));
@@ -49,14 +86,37 @@ impl SqsPayload {
         SqsPayload { body, attributes }
     }
 
+    /// The SQS size the message would have inline, computed without
+    /// building it (a large body is not copied just to be measured).
+    fn inline_size(message: &QueuedMessage, body_accepted: bool) -> usize {
+        let attributes = attributes_size(&message.attributes);
+        if body_accepted {
+            message.body.len() + attributes
+        } else {
+            message.body.len().div_ceil(3) * 4
+                + attributes
+                + "ContentEncoding".len()
+                + "String".len()
+                + "base64".len()
+        }
+    }
+
+    /// The Extended Client pointer to an S3 object holding the body.
+    pub fn pointer(message: &QueuedMessage, bucket: &str, key: &str) -> SqsPayload {
+        let body = serde_json::json!([
+            EXTENDED_POINTER_CLASS,
+            {"s3BucketName": bucket, "s3Key": key}
+        ])
+        .to_string();
+        SqsPayload {
+            body,
+            attributes: message.attributes.clone(),
+        }
+    }
+
     /// The size SQS counts against its limit.
     pub fn size(&self) -> usize {
-        self.body.len()
-            + self
-                .attributes
-                .iter()
-                .map(|(n, v)| n.len() + "String".len() + v.len())
-                .sum::<usize>()
+        self.body.len() + attributes_size(&self.attributes)
     }
 }
 
@@ -71,6 +131,7 @@ impl SqsSink {
         queue_url: String,
         group: FifoGroup,
         timeout: Duration,
+        offload: Option<S3Offload>,
     ) -> Self {
         SqsSink {
             fifo: queue_url.ends_with(".fifo"),
@@ -78,6 +139,100 @@ impl SqsSink {
             queue_url,
             group,
             timeout,
+            offload,
+        }
+    }
+
+    async fn send(
+        &self,
+        message: &QueuedMessage,
+        payload: SqsPayload,
+        extended_size: Option<usize>,
+    ) -> Result<String, SinkError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(payload.body);
+        for (name, value) in payload.attributes {
+            request = request.message_attributes(name, string_attribute("String", value)?);
+        }
+        if let Some(size) = extended_size {
+            request = request.message_attributes(
+                EXTENDED_SIZE_ATTRIBUTE,
+                string_attribute("Number", size.to_string())?,
+            );
+        }
+        if self.fifo {
+            request = request
+                .message_group_id(self.group_id(message))
+                .message_deduplication_id(Self::deduplication_id(message));
+        }
+        let output = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| SinkError::Timeout(self.timeout))?
+            .map_err(|e| SinkError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        output
+            .message_id
+            .ok_or_else(|| SinkError::Unavailable("SQS answered without a message id".into()))
+    }
+
+    /// Uploads the body, then queues the pointer; removes the object again
+    /// if the queue refuses, so a 503 leaves nothing behind.
+    async fn put_offloaded(
+        &self,
+        offload: &S3Offload,
+        message: &QueuedMessage,
+    ) -> Result<String, SinkError> {
+        let day = crate::clock::rfc3339(message.received_at);
+        let key = format!(
+            "{}{}/{}",
+            offload.prefix,
+            &day[..10],
+            super::new_message_id()
+        );
+        let mut put = offload
+            .client
+            .put_object()
+            .bucket(&offload.bucket)
+            .key(&key)
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+            // Bytes clones share the buffer: the body is not copied here.
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                message.body.clone(),
+            ));
+        if let Some(content_type) = message.attribute("ContentType") {
+            put = put.content_type(content_type);
+        }
+        tokio::time::timeout(self.timeout, put.send())
+            .await
+            .map_err(|_| SinkError::Timeout(self.timeout))?
+            .map_err(|e| {
+                SinkError::Unavailable(format!(
+                    "S3 PutObject: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let payload = SqsPayload::pointer(message, &offload.bucket, &key);
+        match self.send(message, payload, Some(message.body.len())).await {
+            Ok(id) => Ok(id),
+            Err(error) => {
+                let delete = offload
+                    .client
+                    .delete_object()
+                    .bucket(&offload.bucket)
+                    .key(&key)
+                    .send();
+                match tokio::time::timeout(self.timeout, delete).await {
+                    Ok(Ok(_)) => {}
+                    _ => tracing::warn!(
+                        bucket = %offload.bucket,
+                        key = %key,
+                        "could not delete the offloaded body after SQS failed; the bucket lifecycle rule will"
+                    ),
+                }
+                Err(error)
+            }
         }
     }
 
@@ -104,48 +259,46 @@ impl SqsSink {
     }
 }
 
+fn string_attribute(data_type: &str, value: String) -> Result<MessageAttributeValue, SinkError> {
+    MessageAttributeValue::builder()
+        .data_type(data_type)
+        .string_value(value)
+        .build()
+        .map_err(|e| SinkError::Unavailable(format!("message attribute: {e}")))
+}
+
 impl Sink for SqsSink {
     fn put<'a>(&'a self, message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>> {
         Box::pin(async move {
-            let payload = SqsPayload::from_message(message);
-            let size = payload.size();
+            let body_accepted = sqs_accepts_body(&message.body);
+            let size = SqsPayload::inline_size(message, body_accepted);
+            if let Some(offload) = &self.offload
+                && (offload.always || size > offload.threshold)
+            {
+                return self.put_offloaded(offload, message).await;
+            }
             if size > SQS_MAX_MESSAGE_BYTES {
                 return Err(SinkError::TooLarge {
                     size,
                     limit: SQS_MAX_MESSAGE_BYTES,
                 });
             }
-            let mut request = self
-                .client
-                .send_message()
-                .queue_url(&self.queue_url)
-                .message_body(payload.body);
-            for (name, value) in payload.attributes {
-                let value = MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(value)
-                    .build()
-                    .map_err(|e| SinkError::Unavailable(format!("attribute {name}: {e}")))?;
-                request = request.message_attributes(name, value);
-            }
-            if self.fifo {
-                request = request
-                    .message_group_id(self.group_id(message))
-                    .message_deduplication_id(Self::deduplication_id(message));
-            }
-            let output = tokio::time::timeout(self.timeout, request.send())
-                .await
-                .map_err(|_| SinkError::Timeout(self.timeout))?
-                .map_err(|e| SinkError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-            output
-                .message_id
-                .ok_or_else(|| SinkError::Unavailable("SQS answered without a message id".into()))
+            let payload = SqsPayload::inline(message, body_accepted);
+            self.send(message, payload, None).await
         })
     }
 
     fn describe(&self) -> String {
+        let offload = match &self.offload {
+            Some(o) if o.always => format!(", every body via s3://{}/{}", o.bucket, o.prefix),
+            Some(o) => format!(
+                ", bodies over {} bytes via s3://{}/{}",
+                o.threshold, o.bucket, o.prefix
+            ),
+            None => String::new(),
+        };
         format!(
-            "SQS queue {}{}",
+            "SQS queue {}{}{offload}",
             self.queue_url,
             if self.fifo { " (FIFO)" } else { "" }
         )
@@ -191,6 +344,33 @@ mod tests {
                 .iter()
                 .any(|(n, _)| *n == "ContentEncoding")
         );
+    }
+
+    #[test]
+    fn inline_size_matches_the_built_payload() {
+        for body in [&b"{\"ok\":1}"[..], b"a\x00b\x01c", b"", b"\xff\xfe\xfd\xfc"] {
+            let m = message(body, Some("log"));
+            let accepted = sqs_accepts_body(body);
+            assert_eq!(
+                SqsPayload::inline_size(&m, accepted),
+                SqsPayload::inline(&m, accepted).size()
+            );
+        }
+    }
+
+    #[test]
+    fn the_pointer_is_the_extended_client_format() {
+        let m = message(b"large", None);
+        let payload = SqsPayload::pointer(&m, "bucket-1", "redox/2026-11-28/id");
+        let parsed: serde_json::Value = serde_json::from_str(&payload.body).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!([
+                "software.amazon.payloadoffloading.PayloadS3Pointer",
+                {"s3BucketName": "bucket-1", "s3Key": "redox/2026-11-28/id"}
+            ])
+        );
+        assert_eq!(payload.attributes, m.attributes);
     }
 
     #[test]

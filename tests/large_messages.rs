@@ -1,0 +1,209 @@
+//! Large messages through S3 in the Amazon SQS Extended Client format,
+//! against moto (S3 + SQS), read back by the official Python extended client.
+
+mod support;
+
+use support::aws::{World, attribute, send};
+
+/// A Redox message of about `size` bytes (a clinical summary with a long
+/// embedded document), with non-ASCII text so byte-identity means something.
+fn large_message(size: usize) -> Vec<u8> {
+    let head = r#"{"Meta":{"DataModel":"Clinical Summary","EventType":"PatientPush","Logs":[{"ID":"big-log-1","AttemptID":"a1"}],"Source":{"ID":"src-1"}},"Document":{"Content":""#;
+    let mut body = head.as_bytes().to_vec();
+    let filler = "Résumé clinique — données de référence 0123456789. ";
+    while body.len() + filler.len() + 3 < size {
+        body.extend_from_slice(filler.as_bytes());
+    }
+    body.extend_from_slice(b"\"}}");
+    body
+}
+
+async fn bucket(world: &World, name: &str) -> String {
+    world
+        .s3
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("create bucket");
+    name.to_string()
+}
+
+async fn object_keys(world: &World, bucket: &str) -> Vec<String> {
+    world
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list objects")
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+/// Receives one message with the official Python extended client and
+/// returns the body it hands to its caller.
+fn receive_with_extended_client(world: &World, queue_url: &str, bucket: &str) -> Vec<u8> {
+    let script = r#"
+import sys, boto3, sqs_extended_client  # noqa: F401 (patches boto3 sessions)
+queue_url, bucket = sys.argv[1], sys.argv[2]
+sqs = boto3.session.Session().client("sqs")
+sqs.large_payload_support = bucket
+sqs.use_legacy_attribute = False
+response = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"], MaxNumberOfMessages=1)
+messages = response.get("Messages", [])
+assert len(messages) == 1, f"expected one message, got {len(messages)}"
+sys.stdout.buffer.write(messages[0]["Body"].encode("utf-8"))
+"#;
+    let output = std::process::Command::new(support::venv_bin("python"))
+        .args(["-c", script, queue_url, bucket])
+        .envs(world.moto.aws_env())
+        .output()
+        .expect("run the Python extended client");
+    assert!(
+        output.status.success(),
+        "extended client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[tokio::test]
+async fn a_3mb_push_goes_through_s3_and_the_extended_client_reads_it_unchanged() {
+    let world = World::start().await;
+    let queue = world.queue("redox-large").await;
+    let bucket = bucket(&world, "redox-payloads").await;
+    let destination = world
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", "tok"),
+            ("REDOX_QUEUE_URL", &queue),
+            ("REDOX_PAYLOAD_BUCKET", &bucket),
+        ])
+        .await;
+    let body = large_message(3 * 1024 * 1024);
+    let answer = send(&destination, "tok", &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let keys = object_keys(&world, &bucket).await;
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("redox/"), "{}", keys[0]);
+    let object = world
+        .s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.content_type.as_deref(), Some("application/json"));
+
+    let received = receive_with_extended_client(&world, &queue, &bucket);
+    assert_eq!(received.len(), body.len());
+    assert!(received == body, "the extended client's body differs");
+}
+
+#[tokio::test]
+async fn a_500kb_push_goes_inline() {
+    let world = World::start().await;
+    let queue = world.queue("redox-inline").await;
+    let bucket = bucket(&world, "redox-inline-payloads").await;
+    let destination = world
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", "tok"),
+            ("REDOX_QUEUE_URL", &queue),
+            ("REDOX_PAYLOAD_BUCKET", &bucket),
+        ])
+        .await;
+    let body = large_message(500 * 1024);
+    assert_eq!(send(&destination, "tok", &body).await.status, 200);
+    assert!(object_keys(&world, &bucket).await.is_empty());
+    let messages = world.receive_all(&queue).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body.as_deref().map(str::as_bytes), Some(&body[..]));
+    assert_eq!(attribute(&messages[0], "ExtendedPayloadSize"), None);
+}
+
+#[tokio::test]
+async fn offload_all_sends_even_a_small_message_through_s3() {
+    let world = World::start().await;
+    let queue = world.queue("redox-all").await;
+    let bucket = bucket(&world, "redox-all-payloads").await;
+    let destination = world
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", "tok"),
+            ("REDOX_QUEUE_URL", &queue),
+            ("REDOX_PAYLOAD_BUCKET", &bucket),
+            ("REDOX_OFFLOAD_ALL", "true"),
+            ("REDOX_PAYLOAD_PREFIX", "inbound/"),
+        ])
+        .await;
+    let body = br#"{"Meta":{"DataModel":"Results","EventType":"New"}}"#;
+    assert_eq!(send(&destination, "tok", body).await.status, 200);
+    let messages = world.receive_all(&queue).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        attribute(&messages[0], "ExtendedPayloadSize").as_deref(),
+        Some(body.len().to_string().as_str())
+    );
+    assert_eq!(attribute(&messages[0], "RedoxDataModel").as_deref(), Some("Results"));
+    let pointer: serde_json::Value =
+        serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(pointer[0], "software.amazon.payloadoffloading.PayloadS3Pointer");
+    assert_eq!(pointer[1]["s3BucketName"], bucket.as_str());
+    assert!(pointer[1]["s3Key"].as_str().unwrap().starts_with("inbound/"));
+}
+
+#[tokio::test]
+async fn s3_failing_gives_503_and_nothing_queued() {
+    let world = World::start().await;
+    let queue = world.queue("redox-s3-down").await;
+    let destination = world
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", "tok"),
+            ("REDOX_QUEUE_URL", &queue),
+            ("REDOX_PAYLOAD_BUCKET", "bucket-that-does-not-exist"),
+        ])
+        .await;
+    let answer = send(&destination, "tok", &large_message(2 * 1024 * 1024)).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.header("retry-after").is_some());
+    assert!(world.receive_all(&queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn sqs_failing_after_the_upload_gives_503_and_leaves_no_object() {
+    let world = World::start().await;
+    let real = world.queue("redox-exists").await;
+    let missing = real.replace("redox-exists", "redox-gone");
+    let bucket = bucket(&world, "redox-orphans").await;
+    let destination = world
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", "tok"),
+            ("REDOX_QUEUE_URL", &missing),
+            ("REDOX_PAYLOAD_BUCKET", &bucket),
+        ])
+        .await;
+    let answer = send(&destination, "tok", &large_message(2 * 1024 * 1024)).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(object_keys(&world, &bucket).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_body_without_a_bucket_gets_413_naming_the_setting() {
+    let world = World::start().await;
+    let queue = world.queue("redox-nobucket").await;
+    let destination = world
+        .destination(&[("REDOX_VERIFICATION_TOKEN", "tok"), ("REDOX_QUEUE_URL", &queue)])
+        .await;
+    let answer = send(&destination, "tok", &large_message(2 * 1024 * 1024)).await;
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert!(answer.body.contains("REDOX_PAYLOAD_BUCKET"), "{}", answer.body);
+    assert!(world.receive_all(&queue).await.is_empty());
+
+    // Over REDOX_MAX_BODY_BYTES: refused before any work, whatever the sink.
+    let answer = send(&destination, "tok", &vec![b' '; 6 * 1024 * 1024 + 1]).await;
+    assert_eq!(answer.status, 413);
+}

@@ -1,0 +1,126 @@
+//! The AWS side of the emulator tests: clients on moto, queues and secrets
+//! to create, a destination built against them, and pushes to send.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use bytes::Bytes;
+use redox_destination::app;
+use redox_destination::config::Config;
+use redox_destination::destination::Destination;
+use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
+use redox_destination::response::HttpResponse;
+
+use super::Moto;
+
+pub struct World {
+    pub moto: Moto,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl World {
+    pub async fn start() -> World {
+        let moto = Moto::start();
+        let sdk = moto.sdk_config().await;
+        World {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            pub secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            moto,
+        }
+    }
+
+    pub async fn queue(&self, name: &str) -> String {
+        let mut create = self.sqs.create_queue().queue_name(name);
+        if name.ends_with(".fifo") {
+            create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        create
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("url")
+    }
+
+    pub async fn secret(&self, name: &str, value: &str) -> String {
+        self.secrets
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret")
+            .arn
+            .expect("arn")
+    }
+
+    pub async fn destination(&self, vars: &[(&str, &str)]) -> Destination {
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("REDOX_AWS_TIMEOUT_MS".into())
+            .or_insert_with(|| "3000".into());
+        let config = Config::from_vars(&map).expect("config");
+        let sdk = self.moto.sdk_config().await;
+        app::build_with_sdk(&config, Some(sdk))
+            .await
+            .expect("build")
+            .0
+    }
+
+    pub async fn receive_all(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive");
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
+    }
+}
+
+pub fn push(token: &str, body: &[u8]) -> InboundRequest {
+    InboundRequest {
+        method: "POST".into(),
+        raw_path: "/".into(),
+        raw_query: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("verification-token".into(), token.into()),
+            ("authorization".into(), format!("Bearer {token}")),
+        ],
+        body: Bytes::copy_from_slice(body),
+        origin: Origin::new(FrontDoor::FunctionUrl),
+    }
+}
+
+pub async fn send(destination: &Destination, token: &str, body: &[u8]) -> HttpResponse {
+    destination
+        .handle(push(token, body), SystemTime::now())
+        .await
+}
+
+pub fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
+    message
+        .message_attributes
+        .as_ref()?
+        .get(name)?
+        .string_value
+        .clone()
+}
+
