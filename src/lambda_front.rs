@@ -15,9 +15,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::destination::{Destination, Refusal};
 use crate::lambda_event::{LambdaHttpResponse, parse_event};
 
-/// Answers one invocation.
-pub async fn handle_event(destination: &Destination, payload: &RawValue) -> LambdaHttpResponse {
-    match parse_event(payload.get()) {
+/// Answers one invocation. The raw event is dropped as soon as it is
+/// parsed, so a large body is not held twice while it is being queued.
+pub async fn handle_event(destination: &Destination, payload: Box<RawValue>) -> LambdaHttpResponse {
+    let parsed = parse_event(payload.get());
+    drop(payload);
+    match parsed {
         Ok(request) => destination.handle(request, SystemTime::now()).await.into(),
         Err(error) => {
             let refusal = Refusal::BadRequest(error.to_string());
@@ -32,7 +35,7 @@ pub async fn run(destination: Arc<Destination>) -> Result<(), lambda_runtime::Er
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let destination = destination.clone();
         async move {
-            let response = handle_event(&destination, &event.payload).await;
+            let response = handle_event(&destination, event.payload).await;
             Ok::<LambdaHttpResponse, lambda_runtime::Error>(response)
         }
     }))

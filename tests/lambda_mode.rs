@@ -303,3 +303,41 @@ fn invocation_results_are_never_runtime_errors_for_refusals() {
         Invocation::Error(error) => panic!("413 came back as a runtime error: {error}"),
     }
 }
+
+#[test]
+fn a_6mb_body_goes_through_s3_within_a_128mb_function() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let world = runtime.block_on(support::aws::World::start());
+    let queue = runtime.block_on(world.queue("redox-six"));
+    runtime
+        .block_on(world.s3.create_bucket().bucket("redox-six-payloads").send())
+        .expect("create bucket");
+    let mut env = world.moto.aws_env();
+    env.extend([
+        ("REDOX_QUEUE_URL".to_string(), queue.clone()),
+        ("REDOX_PAYLOAD_BUCKET".to_string(), "redox-six-payloads".to_string()),
+        ("REDOX_VERIFICATION_TOKEN".to_string(), TOKEN.to_string()),
+    ]);
+    let function = start_function(&env);
+
+    // Not UTF-8, so the event carries it base64 (about 8 MB), as Lambda does.
+    let body: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let event = function_url_event("POST", "/", "", &[("verification-token", TOKEN)], &body);
+    assert!(event.len() > 8_000_000);
+    let (status, response) = lambda_answer(&function.api.invoke(&event));
+    assert_eq!(status, 200, "{response}");
+
+    let peak_kib = function.process.peak_rss_kib();
+    eprintln!("peak RSS with a 6 MB body: {:.1} MiB", peak_kib as f64 / 1024.0);
+    assert!(peak_kib < 128 * 1024, "peak RSS {peak_kib} KiB does not fit 128 MB");
+
+    let messages = runtime.block_on(world.receive_all(&queue));
+    assert_eq!(messages.len(), 1);
+    let stored = runtime.block_on(async {
+        let list = world.s3.list_objects_v2().bucket("redox-six-payloads").send().await.unwrap();
+        let key = list.contents.unwrap()[0].key.clone().unwrap();
+        world.s3.get_object().bucket("redox-six-payloads").key(key).send().await.unwrap()
+            .body.collect().await.unwrap().into_bytes()
+    });
+    assert!(stored[..] == body[..], "the stored body differs");
+}

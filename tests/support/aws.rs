@@ -27,7 +27,12 @@ impl World {
         let sdk = moto.sdk_config().await;
         World {
             sqs: aws_sdk_sqs::Client::new(&sdk),
-            pub secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(true)
+                    .build(),
+            ),
             moto,
         }
     }

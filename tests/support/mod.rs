@@ -131,6 +131,7 @@ impl Moto {
         vec![
             ("AWS_ENDPOINT_URL".into(), self.endpoint()),
             ("AWS_REGION".into(), REGION.into()),
+            ("AWS_DEFAULT_REGION".into(), REGION.into()),
             ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
@@ -303,6 +304,17 @@ impl FunctionProcess {
     /// Waits for the process to exit and returns its status.
     pub fn wait(&mut self) -> std::process::ExitStatus {
         self.child.0.wait().expect("wait for the function")
+    }
+
+    /// Peak resident memory (VmHWM) of the running process, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.0.id()))
+            .expect("read /proc status of the function");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status")
     }
 
     /// Everything the function logged so far.
