@@ -240,28 +240,25 @@ fn log_request(record: &RequestRecord, result: &Result<HttpResponse, Refusal>, e
         Err(refusal) => {
             let status = refusal.response().status;
             let reason = refusal.to_string();
+            macro_rules! refused {
+                ($level:ident) => {
+                    tracing::$level!(
+                        outcome = refusal.code(),
+                        status,
+                        kind,
+                        auth_method = auth,
+                        redox_log_id = log_id,
+                        reason,
+                        latency_us,
+                        "request refused"
+                    )
+                };
+            }
+            // Our own outages are errors; refusals of the caller are warnings.
             if status >= 500 && status != 501 {
-                tracing::error!(
-                    outcome = refusal.code(),
-                    status,
-                    kind,
-                    auth_method = auth,
-                    redox_log_id = log_id,
-                    reason,
-                    latency_us,
-                    "request refused"
-                );
+                refused!(error);
             } else {
-                tracing::warn!(
-                    outcome = refusal.code(),
-                    status,
-                    kind,
-                    auth_method = auth,
-                    redox_log_id = log_id,
-                    reason,
-                    latency_us,
-                    "request refused"
-                );
+                refused!(warn);
             }
         }
     }

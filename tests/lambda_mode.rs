@@ -6,7 +6,8 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Invocation, Moto, RuntimeApi, function_url_event, lambda_answer, repo_root};
+use support::aws::World;
+use support::{Invocation, RuntimeApi, function_url_event, lambda_answer, repo_root};
 
 const TOKEN: &str = "example-verification-token-change-me";
 
@@ -21,44 +22,29 @@ fn start_function(env: &[(String, String)]) -> Function {
     Function { api, process }
 }
 
-fn create_queue(moto: &Moto, name: &str) -> String {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-        sqs.create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url")
-    })
+/// Runs an async set-up step against the emulator from a plain test.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Runtime::new().unwrap().block_on(future)
 }
 
-fn drain_queue(moto: &Moto, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-        let mut all = Vec::new();
-        loop {
-            let out = sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .expect("receive");
-            let batch = out.messages.unwrap_or_default();
-            if batch.is_empty() {
-                return all;
-            }
-            all.extend(batch);
-        }
-    })
+/// The release binary in Lambda mode with a spool sink in `dir`.
+fn spool_function(dir: &Path, extra: &[(&str, &str)]) -> Function {
+    let mut env = vec![
+        ("REDOX_VERIFICATION_TOKEN".to_string(), TOKEN.to_string()),
+        (
+            "REDOX_SPOOL_DIR".to_string(),
+            dir.to_str().unwrap().to_string(),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    start_function(&env)
 }
 
-fn with_queue_env(moto: &Moto, queue_url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn with_queue_env(
+    moto: &support::Moto,
+    queue_url: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env = moto.aws_env();
     env.push(("REDOX_QUEUE_URL".into(), queue_url.into()));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -75,11 +61,11 @@ fn every_sample_event_is_answered_as_documented() {
     let expected = expected.as_object().expect("expected.json is an object");
     assert!(expected.len() >= 10, "too few sample events");
 
-    let moto = Moto::start();
-    let queue = create_queue(&moto, "redox-events");
+    let world = block_on(World::start());
+    let queue = block_on(world.queue("redox-events"));
     let secret_file = events_dir.join("example-secret.json");
     let function = start_function(&with_queue_env(
-        &moto,
+        &world.moto,
         &queue,
         &[("REDOX_SECRET_FILE", secret_file.to_str().unwrap())],
     ));
@@ -109,7 +95,7 @@ fn every_sample_event_is_answered_as_documented() {
             let error: serde_json::Value = serde_json::from_str(&body).expect("error body is JSON");
             assert_eq!(error["error"], code, "{file}");
         }
-        let arrived = drain_queue(&moto, &queue);
+        let arrived = block_on(world.receive_all(&queue));
         let queued = want["queued"].as_bool().expect("queued");
         assert_eq!(arrived.len(), usize::from(queued), "{file}: queued");
         if queued {
@@ -141,10 +127,10 @@ fn resign(path: &Path) -> Vec<u8> {
 
 #[test]
 fn function_url_http_api_and_rest_pushes_all_reach_the_queue() {
-    let moto = Moto::start();
-    let queue = create_queue(&moto, "redox-doors");
+    let world = block_on(World::start());
+    let queue = block_on(world.queue("redox-doors"));
     let function = start_function(&with_queue_env(
-        &moto,
+        &world.moto,
         &queue,
         &[("REDOX_VERIFICATION_TOKEN", TOKEN)],
     ));
@@ -179,7 +165,7 @@ fn function_url_http_api_and_rest_pushes_all_reach_the_queue() {
         let (status, response) = lambda_answer(&function.api.invoke(&event));
         assert_eq!(status, 200, "{response}");
     }
-    let arrived = drain_queue(&moto, &queue);
+    let arrived = block_on(world.receive_all(&queue));
     assert_eq!(arrived.len(), 3);
     for message in &arrived {
         assert_eq!(message.body.as_deref(), Some(body));
@@ -195,7 +181,7 @@ fn function_url_http_api_and_rest_pushes_all_reach_the_queue() {
     );
     let (status, response) = lambda_answer(&function.api.invoke(&refused));
     assert_eq!(status, 401, "{response}");
-    assert!(drain_queue(&moto, &queue).is_empty());
+    assert!(block_on(world.receive_all(&queue)).is_empty());
 
     // One JSON log line per request; never the token or the body.
     let log = function.process.log();
@@ -218,13 +204,7 @@ fn function_url_http_api_and_rest_pushes_all_reach_the_queue() {
 #[test]
 fn a_malformed_event_is_a_400_answer_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let function = start_function(&[
-        ("REDOX_VERIFICATION_TOKEN".into(), TOKEN.into()),
-        (
-            "REDOX_SPOOL_DIR".into(),
-            dir.path().to_str().unwrap().into(),
-        ),
-    ]);
+    let function = spool_function(dir.path(), &[]);
     for event in [
         br#"{"Records": []}"#.to_vec(),
         br#"{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}"#.to_vec(),
@@ -246,40 +226,33 @@ fn a_malformed_event_is_a_400_answer_not_a_crash() {
     assert_eq!(response["body"], "abc-123");
 }
 
-#[test]
-fn lambda_mode_without_a_queue_reports_an_init_error_naming_the_variable() {
+/// Starts the function with `env`, expects it to report an init error whose
+/// message starts with `variable` and to exit unsuccessfully; returns its log.
+fn expect_init_error(env: &[(&str, &str)], variable: &str) -> String {
     let api = RuntimeApi::start();
-    let mut child = api.start_function(&[("REDOX_VERIFICATION_TOKEN".into(), TOKEN.into())]);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut child = api.start_function(&env);
     let error = api
         .wait_init_error(Duration::from_secs(30))
         .expect("no /init/error report");
-    assert!(
-        error["errorMessage"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("REDOX_QUEUE_URL"),
-        "{error}"
-    );
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.starts_with(variable), "{error}");
     assert!(!child.wait().success());
-    assert_eq!(api.next_calls(), 0);
+    assert_eq!(api.next_calls(), 0, "asked for an event after failing init");
+    child.log()
+}
+
+#[test]
+fn lambda_mode_without_a_queue_reports_an_init_error_naming_the_variable() {
+    expect_init_error(&[("REDOX_VERIFICATION_TOKEN", TOKEN)], "REDOX_QUEUE_URL");
 }
 
 #[test]
 fn a_bad_setting_stops_lambda_start_up_with_one_line() {
-    let api = RuntimeApi::start();
-    let mut child = api.start_function(&[("REDOX_MAX_BODY_BYTES".into(), "huge".into())]);
-    let error = api
-        .wait_init_error(Duration::from_secs(30))
-        .expect("no /init/error report");
-    assert!(
-        error["errorMessage"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("REDOX_MAX_BODY_BYTES"),
-        "{error}"
-    );
-    assert!(!child.wait().success());
-    let output = child.log();
+    let output = expect_init_error(&[("REDOX_MAX_BODY_BYTES", "huge")], "REDOX_MAX_BODY_BYTES");
     let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{output}");
     assert!(lines[0].contains("REDOX_MAX_BODY_BYTES"));
@@ -288,14 +261,7 @@ fn a_bad_setting_stops_lambda_start_up_with_one_line() {
 #[test]
 fn invocation_results_are_never_runtime_errors_for_refusals() {
     let dir = tempfile::tempdir().unwrap();
-    let function = start_function(&[
-        ("REDOX_VERIFICATION_TOKEN".into(), TOKEN.into()),
-        (
-            "REDOX_SPOOL_DIR".into(),
-            dir.path().to_str().unwrap().into(),
-        ),
-        ("REDOX_MAX_BODY_BYTES".into(), "1000".into()),
-    ]);
+    let function = spool_function(dir.path(), &[("REDOX_MAX_BODY_BYTES", "1000")]);
     let big = vec![b'x'; 2000];
     let event = function_url_event("POST", "/", "", &[("verification-token", TOKEN)], &big);
     match function.api.invoke(&event) {
@@ -306,38 +272,63 @@ fn invocation_results_are_never_runtime_errors_for_refusals() {
 
 #[test]
 fn a_6mb_body_goes_through_s3_within_a_128mb_function() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let world = runtime.block_on(support::aws::World::start());
-    let queue = runtime.block_on(world.queue("redox-six"));
-    runtime
-        .block_on(world.s3.create_bucket().bucket("redox-six-payloads").send())
-        .expect("create bucket");
+    let world = block_on(World::start());
+    let queue = block_on(world.queue("redox-six"));
+    block_on(world.s3.create_bucket().bucket("redox-six-payloads").send()).expect("create bucket");
     let mut env = world.moto.aws_env();
     env.extend([
         ("REDOX_QUEUE_URL".to_string(), queue.clone()),
-        ("REDOX_PAYLOAD_BUCKET".to_string(), "redox-six-payloads".to_string()),
+        (
+            "REDOX_PAYLOAD_BUCKET".to_string(),
+            "redox-six-payloads".to_string(),
+        ),
         ("REDOX_VERIFICATION_TOKEN".to_string(), TOKEN.to_string()),
     ]);
     let function = start_function(&env);
 
     // Not UTF-8, so the event carries it base64 (about 8 MB), as Lambda does.
-    let body: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let body: Vec<u8> = (0..6_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let event = function_url_event("POST", "/", "", &[("verification-token", TOKEN)], &body);
     assert!(event.len() > 8_000_000);
     let (status, response) = lambda_answer(&function.api.invoke(&event));
     assert_eq!(status, 200, "{response}");
 
     let peak_kib = function.process.peak_rss_kib();
-    eprintln!("peak RSS with a 6 MB body: {:.1} MiB", peak_kib as f64 / 1024.0);
-    assert!(peak_kib < 128 * 1024, "peak RSS {peak_kib} KiB does not fit 128 MB");
+    eprintln!(
+        "peak RSS with a 6 MB body: {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    );
+    assert!(
+        peak_kib < 128 * 1024,
+        "peak RSS {peak_kib} KiB does not fit 128 MB"
+    );
 
-    let messages = runtime.block_on(world.receive_all(&queue));
+    let messages = block_on(world.receive_all(&queue));
     assert_eq!(messages.len(), 1);
-    let stored = runtime.block_on(async {
-        let list = world.s3.list_objects_v2().bucket("redox-six-payloads").send().await.unwrap();
+    let stored = block_on(async {
+        let list = world
+            .s3
+            .list_objects_v2()
+            .bucket("redox-six-payloads")
+            .send()
+            .await
+            .unwrap();
         let key = list.contents.unwrap()[0].key.clone().unwrap();
-        world.s3.get_object().bucket("redox-six-payloads").key(key).send().await.unwrap()
-            .body.collect().await.unwrap().into_bytes()
+        world
+            .s3
+            .get_object()
+            .bucket("redox-six-payloads")
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
     });
     assert!(stored[..] == body[..], "the stored body differs");
 }

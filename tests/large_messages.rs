@@ -71,18 +71,32 @@ sys.stdout.buffer.write(messages[0]["Body"].encode("utf-8"))
     output.stdout
 }
 
+/// A queue, a bucket, and a destination that offloads to it.
+async fn offloading(
+    name: &str,
+    extra: &[(&str, &str)],
+) -> (
+    World,
+    String,
+    String,
+    redox_destination::destination::Destination,
+) {
+    let world = World::start().await;
+    let queue = world.queue(name).await;
+    let bucket = bucket(&world, &format!("{name}-payloads")).await;
+    let mut vars = vec![
+        ("REDOX_VERIFICATION_TOKEN", "tok"),
+        ("REDOX_QUEUE_URL", queue.as_str()),
+        ("REDOX_PAYLOAD_BUCKET", bucket.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let destination = world.destination(&vars).await;
+    (world, queue, bucket, destination)
+}
+
 #[tokio::test]
 async fn a_3mb_push_goes_through_s3_and_the_extended_client_reads_it_unchanged() {
-    let world = World::start().await;
-    let queue = world.queue("redox-large").await;
-    let bucket = bucket(&world, "redox-payloads").await;
-    let destination = world
-        .destination(&[
-            ("REDOX_VERIFICATION_TOKEN", "tok"),
-            ("REDOX_QUEUE_URL", &queue),
-            ("REDOX_PAYLOAD_BUCKET", &bucket),
-        ])
-        .await;
+    let (world, queue, bucket, destination) = offloading("redox-large", &[]).await;
     let body = large_message(3 * 1024 * 1024);
     let answer = send(&destination, "tok", &body).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -107,39 +121,29 @@ async fn a_3mb_push_goes_through_s3_and_the_extended_client_reads_it_unchanged()
 
 #[tokio::test]
 async fn a_500kb_push_goes_inline() {
-    let world = World::start().await;
-    let queue = world.queue("redox-inline").await;
-    let bucket = bucket(&world, "redox-inline-payloads").await;
-    let destination = world
-        .destination(&[
-            ("REDOX_VERIFICATION_TOKEN", "tok"),
-            ("REDOX_QUEUE_URL", &queue),
-            ("REDOX_PAYLOAD_BUCKET", &bucket),
-        ])
-        .await;
+    let (world, queue, bucket, destination) = offloading("redox-inline", &[]).await;
     let body = large_message(500 * 1024);
     assert_eq!(send(&destination, "tok", &body).await.status, 200);
     assert!(object_keys(&world, &bucket).await.is_empty());
     let messages = world.receive_all(&queue).await;
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].body.as_deref().map(str::as_bytes), Some(&body[..]));
+    assert_eq!(
+        messages[0].body.as_deref().map(str::as_bytes),
+        Some(&body[..])
+    );
     assert_eq!(attribute(&messages[0], "ExtendedPayloadSize"), None);
 }
 
 #[tokio::test]
 async fn offload_all_sends_even_a_small_message_through_s3() {
-    let world = World::start().await;
-    let queue = world.queue("redox-all").await;
-    let bucket = bucket(&world, "redox-all-payloads").await;
-    let destination = world
-        .destination(&[
-            ("REDOX_VERIFICATION_TOKEN", "tok"),
-            ("REDOX_QUEUE_URL", &queue),
-            ("REDOX_PAYLOAD_BUCKET", &bucket),
+    let (world, queue, bucket, destination) = offloading(
+        "redox-all",
+        &[
             ("REDOX_OFFLOAD_ALL", "true"),
             ("REDOX_PAYLOAD_PREFIX", "inbound/"),
-        ])
-        .await;
+        ],
+    )
+    .await;
     let body = br#"{"Meta":{"DataModel":"Results","EventType":"New"}}"#;
     assert_eq!(send(&destination, "tok", body).await.status, 200);
     let messages = world.receive_all(&queue).await;
@@ -148,12 +152,23 @@ async fn offload_all_sends_even_a_small_message_through_s3() {
         attribute(&messages[0], "ExtendedPayloadSize").as_deref(),
         Some(body.len().to_string().as_str())
     );
-    assert_eq!(attribute(&messages[0], "RedoxDataModel").as_deref(), Some("Results"));
+    assert_eq!(
+        attribute(&messages[0], "RedoxDataModel").as_deref(),
+        Some("Results")
+    );
     let pointer: serde_json::Value =
         serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
-    assert_eq!(pointer[0], "software.amazon.payloadoffloading.PayloadS3Pointer");
+    assert_eq!(
+        pointer[0],
+        "software.amazon.payloadoffloading.PayloadS3Pointer"
+    );
     assert_eq!(pointer[1]["s3BucketName"], bucket.as_str());
-    assert!(pointer[1]["s3Key"].as_str().unwrap().starts_with("inbound/"));
+    assert!(
+        pointer[1]["s3Key"]
+            .as_str()
+            .unwrap()
+            .starts_with("inbound/")
+    );
 }
 
 #[tokio::test]
@@ -196,11 +211,18 @@ async fn an_oversized_body_without_a_bucket_gets_413_naming_the_setting() {
     let world = World::start().await;
     let queue = world.queue("redox-nobucket").await;
     let destination = world
-        .destination(&[("REDOX_VERIFICATION_TOKEN", "tok"), ("REDOX_QUEUE_URL", &queue)])
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", "tok"),
+            ("REDOX_QUEUE_URL", &queue),
+        ])
         .await;
     let answer = send(&destination, "tok", &large_message(2 * 1024 * 1024)).await;
     assert_eq!(answer.status, 413, "{}", answer.body);
-    assert!(answer.body.contains("REDOX_PAYLOAD_BUCKET"), "{}", answer.body);
+    assert!(
+        answer.body.contains("REDOX_PAYLOAD_BUCKET"),
+        "{}",
+        answer.body
+    );
     assert!(world.receive_all(&queue).await.is_empty());
 
     // Over REDOX_MAX_BODY_BYTES: refused before any work, whatever the sink.

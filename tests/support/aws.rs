@@ -128,4 +128,3 @@ pub fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<St
         .string_value
         .clone()
 }
-
