@@ -222,26 +222,35 @@ fn decode_body(body: Option<String>, is_base64: bool) -> Result<Bytes, EventErro
     }
 }
 
+/// Added by CloudFront in front of edge-optimised REST APIs, after the
+/// client signed; it is not the client's, so it is not kept.
+const CLOUDFRONT_ADDED_HEADER: &str = "x-amz-cf-id";
+
 /// REST events give repeats in `multiValueHeaders`; `headers` keeps only the last.
 fn rest_headers(
     multi: Vec<(String, Option<Vec<String>>)>,
     single: Vec<(String, Option<String>)>,
 ) -> Vec<(String, String)> {
-    if multi.is_empty() {
-        return single
+    let headers: Vec<(String, String)> = if multi.is_empty() {
+        single
             .into_iter()
             .filter_map(|(n, v)| Some((n.to_ascii_lowercase(), v?)))
-            .collect();
-    }
-    multi
+            .collect()
+    } else {
+        multi
+            .into_iter()
+            .flat_map(|(name, values)| {
+                let name = name.to_ascii_lowercase();
+                values
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |v| (name.clone(), v))
+            })
+            .collect()
+    };
+    headers
         .into_iter()
-        .flat_map(|(name, values)| {
-            let name = name.to_ascii_lowercase();
-            values
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |v| (name.clone(), v))
-        })
+        .filter(|(name, _)| name != CLOUDFRONT_ADDED_HEADER)
         .collect()
 }
 
@@ -332,7 +341,8 @@ mod tests {
         let event = r#"{
             "resource": "/{proxy+}", "path": "/redox", "httpMethod": "POST",
             "headers": {"X-Rep": "b"},
-            "multiValueHeaders": {"X-Rep": ["a", "b"], "Host": ["h.example"]},
+            "multiValueHeaders": {"X-Rep": ["a", "b"], "Host": ["h.example"],
+                                  "X-Amz-Cf-Id": ["added-by-cloudfront"]},
             "queryStringParameters": {"q": "x y"},
             "multiValueQueryStringParameters": {"q": ["x y", "z"]},
             "requestContext": {"path": "/prod/redox", "httpMethod": "POST",

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod signers;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
