@@ -5,8 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
+DEPLOY_STAMP := $(VENV)/.deploy-tools
 
-.PHONY: run test venv lint fmt clippy template-lint bench build-release build-lambda deploy clean-spool
+# sam finds cargo-lambda, and cargo-lambda finds zig, in the project's venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test venv lint fmt clippy template-lint bench build-release deploy-tools build-lambda deploy clean-spool
 
 ## run: serve locally on 127.0.0.1:8080 with the embedded defaults
 run:
@@ -45,13 +49,21 @@ build-release:
 bench:
 	$(CARGO) bench
 
-## build-lambda: the arm64 Lambda artefact (needs cargo-lambda and zig)
-build-lambda:
+## deploy-tools: zig and cargo-lambda from PyPI, plus the arm64 Rust target
+deploy-tools: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): requirements-deploy.txt $(VENV_STAMP)
+	$(VENV)/bin/pip install --quiet -r requirements-deploy.txt
+	rustup target add aarch64-unknown-linux-gnu
+	touch $(DEPLOY_STAMP)
+
+## build-lambda: the arm64 Lambda artefact, target/lambda/redox-destination/bootstrap
+build-lambda: deploy-tools
 	cargo lambda build --release --arm64
 
 ## deploy: build and deploy with AWS SAM (asks for parameters the first time)
-deploy: venv
-	$(VENV)/bin/sam build && $(VENV)/bin/sam deploy --guided
+deploy: venv deploy-tools
+	sam build && sam deploy --guided
 
 clean-spool:
 	rm -rf spool
