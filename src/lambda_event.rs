@@ -295,6 +295,21 @@ pub struct LambdaHttpResponse {
     pub headers: BTreeMap<String, String>,
     pub body: String,
     pub is_base64_encoded: bool,
+    /// Payload 2.0 answers carry `cookies`; emulators such as `cargo lambda
+    /// watch` reject a 2.0 answer without it, and REST (1.0) must not get it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Vec<String>>,
+}
+
+impl LambdaHttpResponse {
+    /// The answer in the format of the front door the request came through.
+    pub fn for_front_door(response: HttpResponse, front_door: FrontDoor) -> Self {
+        let mut answer = LambdaHttpResponse::from(response);
+        if matches!(front_door, FrontDoor::FunctionUrl | FrontDoor::HttpApi) {
+            answer.cookies = Some(Vec::new());
+        }
+        answer
+    }
 }
 
 impl From<HttpResponse> for LambdaHttpResponse {
@@ -308,6 +323,7 @@ impl From<HttpResponse> for LambdaHttpResponse {
                 .collect(),
             body: response.body,
             is_base64_encoded: false,
+            cookies: None,
         }
     }
 }
@@ -366,6 +382,20 @@ mod tests {
             Some("arn:aws:iam::1:user/redox")
         );
         assert_eq!(&req.body[..], b"hello");
+    }
+
+    #[test]
+    fn payload_2_answers_carry_cookies_and_rest_answers_do_not() {
+        let answer = |door| {
+            serde_json::to_value(LambdaHttpResponse::for_front_door(
+                HttpResponse::plain_text(200, "x".into()),
+                door,
+            ))
+            .unwrap()
+        };
+        assert_eq!(answer(FrontDoor::FunctionUrl)["cookies"], serde_json::json!([]));
+        assert_eq!(answer(FrontDoor::HttpApi)["cookies"], serde_json::json!([]));
+        assert!(answer(FrontDoor::RestApi).get("cookies").is_none());
     }
 
     #[test]

@@ -21,7 +21,11 @@ pub async fn handle_event(destination: &Destination, payload: Box<RawValue>) -> 
     let parsed = parse_event(payload.get());
     drop(payload);
     match parsed {
-        Ok(request) => destination.handle(request, SystemTime::now()).await.into(),
+        Ok(request) => {
+            let front_door = request.origin.front_door;
+            let response = destination.handle(request, SystemTime::now()).await;
+            LambdaHttpResponse::for_front_door(response, front_door)
+        }
         Err(error) => {
             let refusal = Refusal::BadRequest(error.to_string());
             tracing::warn!(outcome = refusal.code(), reason = %refusal, "event refused");
