@@ -1,9 +1,10 @@
 //! Start-up: turns a [`Config`] into a ready [`Destination`].
 //!
 //! Builds the AWS clients once (only when a queue or secret is configured),
-//! chooses the auth material sources and the sink, fetches the material
-//! during init, and describes the result for the start-up banner. Every
-//! failure is a [`StartupError`] naming the variable to fix.
+//! chooses the auth material sources and the sink, builds the JWKS client
+//! when a remote JWT issuer is configured, fetches the material (and the
+//! JWKS) during init, and describes the result for the start-up banner.
+//! Every failure is a [`StartupError`] naming the variable to fix.
 
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use base64::Engine as _;
 use crate::auth::{AuthMethod, AuthPolicy};
 use crate::config::{Config, ConfigError};
 use crate::destination::Destination;
+use crate::jwks::HttpsJwks;
+use crate::jwt_trust::{BuiltinIssuer, JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
 use crate::material::{
     AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
 };
@@ -142,10 +145,12 @@ pub async fn build_with_sdk(
         )));
         generated_token = Some(token);
     }
-    let cache = Arc::new(
-        MaterialCache::new(sources, config.secret_ttl)
-            .with_miss_refetch_interval(config.secret_refetch),
-    );
+    let mut cache = MaterialCache::new(sources, config.secret_ttl)
+        .with_miss_refetch_interval(config.secret_refetch);
+    if let Some(trust) = jwt_trust(config)? {
+        cache = cache.with_jwt_trust(trust);
+    }
+    let cache = Arc::new(cache);
 
     // Fetch during init: bad material stops start-up; an unreachable source
     // does not (requests get 503 until it answers, and Redox retries).
@@ -172,15 +177,45 @@ pub async fn build_with_sdk(
         Some(methods) => methods.clone(),
         None => {
             let mut methods = vec![AuthMethod::Token];
-            if initial.as_ref().is_some_and(|m| !m.sigv4_keys.is_empty()) {
+            if initial
+                .as_ref()
+                .is_some_and(|m| !m.auth.sigv4_keys.is_empty())
+            {
                 methods.push(AuthMethod::Sigv4);
             }
             if !config.allowed_principals.is_empty() {
                 methods.push(AuthMethod::Iam);
             }
+            if config.jwt_configured() {
+                methods.push(AuthMethod::Jwt);
+            }
             methods
         }
     };
+    if config.oauth_issuer.is_some()
+        && let Some(material) = &initial
+    {
+        if material.issuer.signing_keys().is_empty() {
+            return Err(setting(
+                "REDOX_OAUTH_ISSUER",
+                "the built-in issuer needs oauth_signing_keys in the auth material",
+            ));
+        }
+        if material.issuer.clients().is_empty() {
+            return Err(setting(
+                "REDOX_OAUTH_ISSUER",
+                "the built-in issuer needs oauth_clients in the auth material",
+            ));
+        }
+    }
+    if let Some(remote) = cache.jwt_trust().and_then(|t| t.remote.as_ref())
+        && remote.jwks.current().await.is_none()
+    {
+        tracing::warn!(
+            jwks = %remote.jwks.describe(),
+            "JWKS not available yet; bearer JWTs get 503 until it is"
+        );
+    }
     if methods.contains(&AuthMethod::Iam) && !config.lambda {
         tracing::warn!(
             "the iam method needs a gateway-verified principal; the local server never has one"
@@ -218,8 +253,20 @@ pub async fn build_with_sdk(
         })?),
     };
 
+    let mut material_description = cache.describe();
+    if let Some(trust) = cache.jwt_trust() {
+        if let Some(remote) = &trust.remote {
+            material_description.push_str(&format!(" + {}", remote.jwks.describe()));
+        }
+        if let Some(builtin) = &trust.builtin {
+            material_description.push_str(&format!(
+                " + built-in OAuth issuer {}",
+                builtin.settings.issuer
+            ));
+        }
+    }
     let report = StartupReport {
-        material: cache.describe(),
+        material: material_description,
         sink: sink.describe(),
         methods: methods.clone(),
         generated_token,
@@ -235,4 +282,33 @@ pub async fn build_with_sdk(
         max_body_bytes: config.max_body_bytes,
     };
     Ok((destination, report))
+}
+
+/// Whom the `jwt` method trusts, from the configuration; the JWKS client is
+/// built here, once.
+fn jwt_trust(config: &Config) -> Result<Option<JwtTrust>, StartupError> {
+    let remote = match &config.jwt_remote {
+        None => None,
+        Some(remote) => {
+            let source = HttpsJwks::new(&remote.jwks_url, config.aws_timeout)
+                .map_err(|why| setting("REDOX_JWT_JWKS_URL", why))?;
+            Some(RemoteIssuer {
+                settings: JwtSettings {
+                    issuer: remote.issuer.clone(),
+                    audiences: remote.audiences.clone(),
+                    required_scopes: remote.required_scopes.clone(),
+                },
+                jwks: JwksCache::new(Box::new(source), remote.jwks_ttl)
+                    .with_refetch_interval(remote.jwks_refetch),
+            })
+        }
+    };
+    let builtin = config
+        .oauth_issuer
+        .as_deref()
+        .map(|url| BuiltinIssuer::new(url, config.oauth_token_ttl));
+    if remote.is_none() && builtin.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(JwtTrust { remote, builtin }))
 }

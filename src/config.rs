@@ -66,6 +66,31 @@ pub struct Config {
     pub offload_all: bool,
     /// Running inside Lambda (`AWS_LAMBDA_RUNTIME_API` set).
     pub lambda: bool,
+    /// A remote JWT issuer (`REDOX_JWT_*`), when configured.
+    pub jwt_remote: Option<RemoteJwtConfig>,
+    /// The built-in OAuth issuer's public base URL (`REDOX_OAUTH_ISSUER`).
+    pub oauth_issuer: Option<String>,
+    pub oauth_token_ttl: Duration,
+}
+
+/// An identity provider whose JWTs the `jwt` method accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteJwtConfig {
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub required_scopes: Vec<String>,
+    /// How long a fetched JWKS is trusted before it is fetched again.
+    pub jwks_ttl: Duration,
+    /// Least time between re-fetches caused by an unknown `kid`.
+    pub jwks_refetch: Duration,
+}
+
+impl Config {
+    /// Whether any JWT issuer is configured.
+    pub fn jwt_configured(&self) -> bool {
+        self.jwt_remote.is_some() || self.oauth_issuer.is_some()
+    }
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -111,14 +136,35 @@ impl Config {
                 "the iam method is enabled but no principal is allowed",
             ));
         }
-        if auth_methods
-            .as_ref()
-            .is_some_and(|m| m.contains(&AuthMethod::Jwt))
+        let jwt_remote = remote_jwt(&get)?;
+        let oauth_issuer = match get("REDOX_OAUTH_ISSUER") {
+            None => None,
+            Some(url) => Some(base_url("REDOX_OAUTH_ISSUER", url)?),
+        };
+        if let (Some(remote), Some(own)) = (&jwt_remote, &oauth_issuer)
+            && remote.issuer.trim_end_matches('/') == own.as_str()
         {
             return Err(problem(
-                "REDOX_AUTH_METHODS",
-                "the jwt method is not available in this version",
+                "REDOX_JWT_ISSUER",
+                "must differ from REDOX_OAUTH_ISSUER (the built-in issuer)",
             ));
+        }
+        let jwt_configured = jwt_remote.is_some() || oauth_issuer.is_some();
+        match &auth_methods {
+            Some(methods) if methods.contains(&AuthMethod::Jwt) && !jwt_configured => {
+                return Err(problem(
+                    "REDOX_JWT_JWKS_URL",
+                    "the jwt method needs an issuer: set REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and \
+                     REDOX_JWT_AUDIENCE, or REDOX_OAUTH_ISSUER for the built-in token endpoint",
+                ));
+            }
+            Some(methods) if !methods.contains(&AuthMethod::Jwt) && jwt_configured => {
+                return Err(problem(
+                    "REDOX_AUTH_METHODS",
+                    "a JWT issuer is configured (REDOX_JWT_* or REDOX_OAUTH_ISSUER) but jwt is not enabled",
+                ));
+            }
+            _ => {}
         }
 
         let queue_url = get("REDOX_QUEUE_URL").map(str::to_owned);
@@ -234,8 +280,81 @@ impl Config {
                 60_000,
             )?),
             lambda: get("AWS_LAMBDA_RUNTIME_API").is_some(),
+            jwt_remote,
+            oauth_issuer,
+            oauth_token_ttl: Duration::from_secs(number(
+                get,
+                "REDOX_OAUTH_TOKEN_TTL_SECS",
+                300,
+                60,
+                3600,
+            )?),
         })
     }
+}
+
+/// A comma- or space-separated list, empty items dropped.
+fn list(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A public base URL this function names itself by: https (or loopback
+/// http), no query or fragment, no trailing slash.
+fn base_url(variable: &'static str, text: &str) -> Result<String, ConfigError> {
+    crate::jwks::check_url(text).map_err(|why| problem(variable, why))?;
+    if text.contains('?') || text.contains('#') {
+        return Err(problem(
+            variable,
+            format!("{text:?} must be a base URL without query or fragment"),
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+/// `REDOX_JWT_*`: all of URL, issuer and audience, or none of them.
+fn remote_jwt<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<Option<RemoteJwtConfig>, ConfigError> {
+    let url = get("REDOX_JWT_JWKS_URL");
+    let issuer = get("REDOX_JWT_ISSUER");
+    let audience = get("REDOX_JWT_AUDIENCE");
+    let (url, issuer, audience) = match (url, issuer, audience) {
+        (None, None, None) => {
+            if get("REDOX_JWT_REQUIRED_SCOPE").is_some() {
+                return Err(problem(
+                    "REDOX_JWT_REQUIRED_SCOPE",
+                    "applies to a remote issuer: set REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and REDOX_JWT_AUDIENCE too",
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(url), Some(issuer), Some(audience)) => (url, issuer, audience),
+        (None, _, _) => return Err(missing_jwt_setting("REDOX_JWT_JWKS_URL")),
+        (_, None, _) => return Err(missing_jwt_setting("REDOX_JWT_ISSUER")),
+        (_, _, None) => return Err(missing_jwt_setting("REDOX_JWT_AUDIENCE")),
+    };
+    crate::jwks::check_url(url).map_err(|why| problem("REDOX_JWT_JWKS_URL", why))?;
+    Ok(Some(RemoteJwtConfig {
+        jwks_url: url.to_owned(),
+        issuer: issuer.to_owned(),
+        audiences: list(audience),
+        required_scopes: get("REDOX_JWT_REQUIRED_SCOPE")
+            .map(list)
+            .unwrap_or_default(),
+        jwks_ttl: Duration::from_secs(number(get, "REDOX_JWT_JWKS_TTL_SECS", 3600, 60, 86_400)?),
+        jwks_refetch: Duration::from_secs(number(get, "REDOX_JWT_JWKS_REFETCH_SECS", 60, 1, 3600)?),
+    }))
+}
+
+fn missing_jwt_setting(variable: &'static str) -> ConfigError {
+    problem(
+        variable,
+        "a remote JWT issuer needs REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and REDOX_JWT_AUDIENCE together",
+    )
 }
 
 fn number<'a>(
@@ -342,6 +461,101 @@ mod tests {
     fn iam_without_principals_is_refused() {
         let error = Config::from_vars(&vars(&[("REDOX_AUTH_METHODS", "iam")])).unwrap_err();
         assert_eq!(error.variable, "REDOX_ALLOWED_PRINCIPALS");
+    }
+
+    #[test]
+    fn jwt_needs_an_issuer_and_each_missing_setting_is_named() {
+        let error = Config::from_vars(&vars(&[("REDOX_AUTH_METHODS", "token,jwt")])).unwrap_err();
+        assert_eq!(error.variable, "REDOX_JWT_JWKS_URL");
+        let full = [
+            (
+                "REDOX_JWT_JWKS_URL",
+                "https://idp.example.com/.well-known/jwks.json",
+            ),
+            ("REDOX_JWT_ISSUER", "https://idp.example.com/"),
+            ("REDOX_JWT_AUDIENCE", "api://redox"),
+        ];
+        for skip in 0..full.len() {
+            let partial: Vec<(&str, &str)> = full
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, pair)| *pair)
+                .collect();
+            let error = Config::from_vars(&vars(&partial)).unwrap_err();
+            assert_eq!(error.variable, full[skip].0);
+        }
+        let config = Config::from_vars(&vars(&full)).unwrap();
+        let remote = config.jwt_remote.unwrap();
+        assert_eq!(remote.audiences, vec!["api://redox".to_string()]);
+        assert_eq!(remote.jwks_refetch, Duration::from_secs(60));
+        assert_eq!(remote.jwks_ttl, Duration::from_secs(3600));
+        assert!(remote.required_scopes.is_empty());
+    }
+
+    #[test]
+    fn jwt_settings_are_checked() {
+        let remote = [
+            ("REDOX_JWT_ISSUER", "https://idp.example.com/"),
+            ("REDOX_JWT_AUDIENCE", "api://redox"),
+        ];
+        for (name, value) in [
+            ("REDOX_JWT_JWKS_URL", "http://idp.example.com/jwks.json"),
+            ("REDOX_JWT_JWKS_URL", "idp.example.com/jwks.json"),
+            ("REDOX_JWT_JWKS_REFETCH_SECS", "0"),
+            ("REDOX_JWT_JWKS_TTL_SECS", "5"),
+        ] {
+            let mut pairs = remote.to_vec();
+            pairs.push(("REDOX_JWT_JWKS_URL", "https://idp.example.com/jwks.json"));
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+            assert_eq!(
+                Config::from_vars(&vars(&pairs)).unwrap_err().variable,
+                name,
+                "{value}"
+            );
+        }
+        for (name, value) in [
+            ("REDOX_OAUTH_ISSUER", "http://redox.example.com"),
+            ("REDOX_OAUTH_ISSUER", "https://redox.example.com/?x=1"),
+            ("REDOX_OAUTH_TOKEN_TTL_SECS", "5"),
+            ("REDOX_JWT_REQUIRED_SCOPE", "redox.push"),
+        ] {
+            let mut pairs = vec![("REDOX_OAUTH_ISSUER", "https://redox.example.com")];
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+            assert_eq!(
+                Config::from_vars(&vars(&pairs)).unwrap_err().variable,
+                name,
+                "{value}"
+            );
+        }
+        let error = Config::from_vars(&vars(&[
+            ("REDOX_OAUTH_ISSUER", "https://redox.example.com"),
+            ("REDOX_AUTH_METHODS", "token"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.variable, "REDOX_AUTH_METHODS");
+    }
+
+    #[test]
+    fn the_builtin_issuer_alone_enables_jwt() {
+        let config = Config::from_vars(&vars(&[
+            (
+                "REDOX_OAUTH_ISSUER",
+                "https://abc.lambda-url.us-east-1.on.aws/",
+            ),
+            ("REDOX_AUTH_METHODS", "jwt"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.oauth_issuer.as_deref(),
+            Some("https://abc.lambda-url.us-east-1.on.aws")
+        );
+        assert_eq!(config.oauth_token_ttl, Duration::from_secs(300));
+        assert!(config.jwt_configured());
+        let local = Config::from_vars(&vars(&[("REDOX_OAUTH_ISSUER", "http://127.0.0.1:8080")]));
+        assert!(local.is_ok());
     }
 
     #[test]

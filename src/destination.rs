@@ -3,15 +3,20 @@
 //! [`Destination::handle`] takes one [`InboundRequest`] and the time, runs
 //! method and size checks, the handshake or authentication, classification
 //! and the sink, and returns the [`HttpResponse`] with one log line per
-//! request. Every refusal is a [`Refusal`] variant, mapped to its HTTP answer
+//! request. With the built-in OAuth issuer on, its two endpoints are routed
+//! first. Every refusal is a [`Refusal`] variant, mapped to its HTTP answer
 //! by [`Refusal::response`] and nowhere else.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::auth::{self, AuthError, AuthMethod, AuthPolicy};
+use crate::auth::jwt::JwtError;
+use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
 use crate::inbound::InboundRequest;
-use crate::material::{AuthMaterial, MaterialCache, MaterialError};
+use crate::jwk::KeySet;
+use crate::jwt_trust::{BuiltinIssuer, IssuerKind};
+use crate::material::{Material, MaterialCache, MaterialError};
+use crate::oauth::{self, Endpoint, OAuthError};
 use crate::redox::{self, Classified, HandshakeError};
 use crate::response::HttpResponse;
 use crate::sink::{QueuedMessage, Sink, SinkError};
@@ -36,6 +41,10 @@ pub enum Refusal {
     SynchronousQuery(String),
     #[error("auth material unavailable: {0}")]
     MaterialUnavailable(#[from] MaterialError),
+    #[error("the JWT issuer's keys (JWKS) are unavailable")]
+    JwksUnavailable,
+    #[error("token endpoint: {0}")]
+    OAuth(#[from] OAuthError),
     #[error("{0}")]
     Sink(#[from] SinkError),
 }
@@ -50,7 +59,8 @@ impl Refusal {
             Refusal::Handshake(_) => "invalid_challenge",
             Refusal::Unauthorized(_) => "unauthorized",
             Refusal::SynchronousQuery(_) => "sync_query_not_supported",
-            Refusal::MaterialUnavailable(_) => "auth_unavailable",
+            Refusal::MaterialUnavailable(_) | Refusal::JwksUnavailable => "auth_unavailable",
+            Refusal::OAuth(error) => error.error_code(),
             Refusal::Sink(SinkError::TooLarge { .. }) => "payload_too_large",
             Refusal::Sink(_) => "queue_unavailable",
         }
@@ -74,8 +84,36 @@ impl Refusal {
             ),
             Refusal::BadRequest(why) => HttpResponse::error(400, code, why),
             Refusal::Handshake(why) => HttpResponse::error(400, code, &why.to_string()),
+            // RFC 6750 3.1: a refused bearer token says so, and only that.
+            Refusal::Unauthorized(AuthError::Jwt(_)) => {
+                HttpResponse::error(401, code, "The request could not be authenticated.")
+                    .with_header("www-authenticate", r#"Bearer error="invalid_token""#)
+            }
             Refusal::Unauthorized(_) => {
                 HttpResponse::error(401, code, "The request could not be authenticated.")
+            }
+            // RFC 6749 5.2: the token endpoint's own error format.
+            Refusal::OAuth(error) => {
+                let response = HttpResponse::json(
+                    error.status(),
+                    &serde_json::json!({
+                        "error": error.error_code(),
+                        "error_description": error.description(),
+                    }),
+                )
+                .with_header("pragma", "no-cache");
+                match error {
+                    OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => response
+                        .with_header(
+                            "www-authenticate",
+                            format!("Basic realm=\"{}\"", oauth::REALM),
+                        ),
+                    OAuthError::MethodNotAllowed(allow) => response.with_header("allow", *allow),
+                    OAuthError::NoSigningKey | OAuthError::SigningFailed => {
+                        response.with_header("retry-after", RETRY_AFTER_SECS.to_string())
+                    }
+                    _ => response,
+                }
             }
             Refusal::SynchronousQuery(_) => HttpResponse::error(
                 501,
@@ -85,7 +123,7 @@ impl Refusal {
             Refusal::Sink(SinkError::TooLarge { .. }) => {
                 HttpResponse::error(413, code, &self.to_string())
             }
-            Refusal::MaterialUnavailable(_) | Refusal::Sink(_) => {
+            Refusal::MaterialUnavailable(_) | Refusal::JwksUnavailable | Refusal::Sink(_) => {
                 HttpResponse::error(503, code, "The message was not queued; retry later.")
                     .with_header("retry-after", RETRY_AFTER_SECS.to_string())
             }
@@ -101,6 +139,10 @@ pub struct RequestRecord {
     pub event_type: Option<String>,
     pub message_id: Option<String>,
     pub handshake: bool,
+    /// Set for requests to the built-in OAuth issuer's endpoints.
+    pub oauth_endpoint: Option<Endpoint>,
+    /// The client a token was issued to (an id, never a secret).
+    pub oauth_client: Option<String>,
 }
 
 /// The destination: auth material, policy, sink and limits.
@@ -130,6 +172,14 @@ impl Destination {
         now: SystemTime,
         record: &mut RequestRecord,
     ) -> Result<HttpResponse, Refusal> {
+        if let Some(builtin) = self.builtin_issuer()
+            && let Some(endpoint) = oauth::endpoint(&request, builtin)
+        {
+            record.oauth_endpoint = Some(endpoint);
+            return self
+                .answer_oauth(endpoint, builtin, &request, now, record)
+                .await;
+        }
         let is_get = request.method == "GET";
         if request.method != "POST" && !is_get {
             return Err(Refusal::MethodNotAllowed(request.method));
@@ -149,8 +199,15 @@ impl Destination {
             Classified::Handshake(handshake) => {
                 record.handshake = true;
                 let token = handshake.token.as_deref();
-                self.with_refresh_on_miss(material, |m| {
-                    auth::authenticate_handshake(&request, token, m)
+                self.authenticate_with_refresh(&request, material, |m, issuers| {
+                    auth::authenticate_handshake_with_issuers(
+                        &request,
+                        token,
+                        &m.auth,
+                        &self.policy,
+                        issuers,
+                        now,
+                    )
                 })
                 .await?;
                 let challenge = handshake.checked_challenge()?;
@@ -158,8 +215,14 @@ impl Destination {
             }
             Classified::Push(envelope) => {
                 let method = self
-                    .with_refresh_on_miss(material, |m| {
-                        auth::authenticate(&request, m, &self.policy, now)
+                    .authenticate_with_refresh(&request, material, |m, issuers| {
+                        auth::authenticate_with_issuers(
+                            &request,
+                            &m.auth,
+                            &self.policy,
+                            issuers,
+                            now,
+                        )
                     })
                     .await?;
                 record.auth_method = Some(method);
@@ -192,22 +255,133 @@ impl Destination {
         }
     }
 
-    /// Runs a check; if it fails in a way fresher material could fix (a
-    /// rotated token or key), re-fetches once (rate-limited) and re-checks,
-    /// so the first use of a new credential is not refused.
-    async fn with_refresh_on_miss<T>(
+    /// Runs a check with the material and the JWT issuers' key sets; if it
+    /// fails in a way fresher material could fix (a rotated token or key),
+    /// re-fetches once (rate-limited) and re-checks, and likewise for the
+    /// remote JWKS after an unknown `kid`, so the first use of a new
+    /// credential is not refused.
+    async fn authenticate_with_refresh<T>(
         &self,
-        material: Arc<AuthMaterial>,
-        check: impl Fn(&AuthMaterial) -> Result<T, AuthError>,
-    ) -> Result<T, AuthError> {
-        match check(&material) {
-            Err(error) if error.may_be_stale_material() => {
-                match self.material.refresh_after_miss().await {
-                    Some(fresh) => check(&fresh),
-                    None => Err(error),
+        request: &InboundRequest,
+        material: Arc<Material>,
+        check: impl Fn(&Material, &[TrustedIssuer<'_>]) -> Result<T, AuthError>,
+    ) -> Result<T, Refusal> {
+        let mut remote_keys = self.remote_keys_for(request).await;
+        let run = |material: &Material, remote_keys: Option<&KeySet>| {
+            let issuers = self.trusted_issuers(remote_keys, material.issuer.verification_keys());
+            check(material, &issuers)
+        };
+        let mut material = material;
+        let mut result = run(&material, remote_keys.as_deref());
+        if let Err(error) = &result
+            && error.may_be_stale_material()
+            && let Some(fresh) = self.material.refresh_after_miss().await
+        {
+            material = fresh;
+            result = run(&material, remote_keys.as_deref());
+        }
+        if let Err(error) = &result
+            && error.may_be_stale_jwks()
+            && let Some(remote) = self.material.jwt_trust().and_then(|t| t.remote.as_ref())
+            && let Some(fresh) = remote.jwks.refresh_after_unknown_kid().await
+        {
+            remote_keys = Some(fresh);
+            result = run(&material, remote_keys.as_deref());
+        }
+        result.map_err(|error| match error {
+            // Our own outage, not the caller's fault: Redox retries a 503.
+            AuthError::Jwt(JwtError::KeysUnavailable) => Refusal::JwksUnavailable,
+            other => Refusal::Unauthorized(other),
+        })
+    }
+
+    /// The remote issuer's key set, fetched (or served from cache) only for
+    /// a request that carries a Bearer value while `jwt` is on.
+    async fn remote_keys_for(&self, request: &InboundRequest) -> Option<Arc<KeySet>> {
+        let remote = self.material.jwt_trust()?.remote.as_ref()?;
+        if !self.policy.is_enabled(AuthMethod::Jwt)
+            || !matches!(
+                auth::authorization_credential(request),
+                Ok(auth::Credential::Bearer(_))
+            )
+        {
+            return None;
+        }
+        remote.jwks.current().await
+    }
+
+    /// The issuers a bearer JWT may come from, with their keys.
+    fn trusted_issuers<'a>(
+        &'a self,
+        remote_keys: Option<&'a KeySet>,
+        builtin_keys: &'a KeySet,
+    ) -> Vec<TrustedIssuer<'a>> {
+        let Some(trust) = self.material.jwt_trust() else {
+            return Vec::new();
+        };
+        let mut issuers = Vec::with_capacity(2);
+        if let Some(remote) = &trust.remote {
+            issuers.push(TrustedIssuer {
+                kind: IssuerKind::Remote,
+                settings: &remote.settings,
+                keys: remote_keys,
+            });
+        }
+        if let Some(builtin) = &trust.builtin {
+            issuers.push(TrustedIssuer {
+                kind: IssuerKind::BuiltIn,
+                settings: &builtin.settings,
+                keys: Some(builtin_keys),
+            });
+        }
+        issuers
+    }
+
+    fn builtin_issuer(&self) -> Option<&BuiltinIssuer> {
+        self.material.jwt_trust()?.builtin.as_ref()
+    }
+
+    /// Answers the built-in issuer's token and JWKS endpoints.
+    async fn answer_oauth(
+        &self,
+        endpoint: Endpoint,
+        builtin: &BuiltinIssuer,
+        request: &InboundRequest,
+        now: SystemTime,
+        record: &mut RequestRecord,
+    ) -> Result<HttpResponse, Refusal> {
+        if request.body.len() > self.max_body_bytes {
+            return Err(Refusal::BodyTooLarge {
+                size: request.body.len(),
+                limit: self.max_body_bytes,
+            });
+        }
+        match endpoint {
+            Endpoint::Jwks => {
+                if request.method != "GET" {
+                    return Err(OAuthError::MethodNotAllowed("GET").into());
                 }
+                let material = self.material.current().await?;
+                let mut response = HttpResponse::json(200, &oauth::jwks_document(&material.issuer));
+                response
+                    .headers
+                    .retain(|(name, _)| *name != "cache-control");
+                Ok(response.with_header("cache-control", "public, max-age=300"))
             }
-            other => other,
+            Endpoint::Token => {
+                let material = self.material.current().await?;
+                let mut result = oauth::issue_token(request, builtin, &material.issuer, now);
+                // A client secret rotated since the cache was filled.
+                if let Err(OAuthError::ClientMismatch) = result
+                    && let Some(fresh) = self.material.refresh_after_miss().await
+                {
+                    result = oauth::issue_token(request, builtin, &fresh.issuer, now);
+                }
+                let issued = result?;
+                record.oauth_client = Some(issued.client_id.clone());
+                Ok(HttpResponse::json(200, &issued.response_body())
+                    .with_header("pragma", "no-cache"))
+            }
         }
     }
 }
@@ -216,17 +390,19 @@ fn log_request(record: &RequestRecord, result: &Result<HttpResponse, Refusal>, e
     let latency_us = elapsed.as_micros() as u64;
     let auth = record.auth_method.map(AuthMethod::as_str);
     let log_id = record.redox_log_id.as_deref();
-    let kind = if record.handshake {
-        "handshake"
-    } else {
-        "push"
+    let kind = match (record.oauth_endpoint, record.handshake) {
+        (Some(Endpoint::Token), _) => "token",
+        (Some(Endpoint::Jwks), _) => "jwks",
+        (None, true) => "handshake",
+        (None, false) => "push",
     };
     match result {
         Ok(response) => tracing::info!(
-            outcome = if record.handshake {
-                "verified"
-            } else {
-                "queued"
+            outcome = match kind {
+                "token" => "token_issued",
+                "jwks" => "jwks_served",
+                "handshake" => "verified",
+                _ => "queued",
             },
             status = response.status,
             kind,
@@ -234,6 +410,7 @@ fn log_request(record: &RequestRecord, result: &Result<HttpResponse, Refusal>, e
             redox_log_id = log_id,
             event_type = record.event_type.as_deref(),
             message_id = record.message_id.as_deref(),
+            oauth_client = record.oauth_client.as_deref(),
             latency_us,
             "request handled"
         ),

@@ -393,7 +393,10 @@ mod tests {
             ))
             .unwrap()
         };
-        assert_eq!(answer(FrontDoor::FunctionUrl)["cookies"], serde_json::json!([]));
+        assert_eq!(
+            answer(FrontDoor::FunctionUrl)["cookies"],
+            serde_json::json!([])
+        );
         assert_eq!(answer(FrontDoor::HttpApi)["cookies"], serde_json::json!([]));
         assert!(answer(FrontDoor::RestApi).get("cookies").is_none());
     }

@@ -13,11 +13,15 @@
 //!   API, local HTTP socket); [`lambda_event`] maps Lambda HTTP events.
 //! - [`inbound`]: the one [`inbound::InboundRequest`] value all doors produce.
 //! - [`destination`]: the decision table; one place maps refusals to HTTP.
-//! - [`auth`]: the `token`, `sigv4` and `iam` methods (pure, clock injected).
+//! - [`auth`]: the `token`, `sigv4`, `iam` and `jwt` methods (pure, clock
+//!   injected).
+//! - [`oauth`]: the built-in OAuth 2.0 token endpoint and its JWKS document.
 //! - [`redox`]: handshake or push, and the `Meta` fields of a push.
 //! - [`sink`]: the [`sink::Sink`] trait, the SQS sink and the local spool.
 //! - [`material`]: auth material, its sources and cache;
 //!   [`secrets_manager`] is the AWS source.
+//! - [`jwt_trust`]: the JWT issuers trusted and their cached key sets;
+//!   [`jwks`] fetches a key set over HTTPS; [`jwk`] parses keys (pure).
 //! - [`config`] reads the environment; [`app`] wires everything at start-up;
 //!   [`response`], [`clock`] and [`telemetry`] are small shared pieces.
 
@@ -27,10 +31,14 @@ pub mod clock;
 pub mod config;
 pub mod destination;
 pub mod inbound;
+pub mod jwk;
+pub mod jwks;
+pub mod jwt_trust;
 pub mod lambda_event;
 pub mod lambda_front;
 pub mod local_server;
 pub mod material;
+pub mod oauth;
 pub mod redox;
 pub mod response;
 pub mod secrets_manager;

@@ -1,11 +1,16 @@
-//! Auth material: the verification tokens and SigV4 keys that credentials are
-//! checked against, where they come from, and how long they are trusted.
+//! Auth material: the verification tokens, SigV4 keys, OAuth clients and
+//! signing keys that credentials are checked against and tokens are signed
+//! with, where they come from, and how long they are trusted.
 //!
-//! [`AuthMaterial`] is parsed from the one JSON format of the specification
-//! (section 3.4), whether it lives in Secrets Manager or a local file. Sources
-//! sit behind the [`AuthMaterialSource`] trait; [`MaterialCache`] keeps the
-//! merged result for a TTL and re-fetches, rate-limited, when a credential
-//! misses. Secrets are held as digests or in types whose `Debug` hides them.
+//! [`Material`] is parsed from the one JSON format of the specification
+//! (section 3.4), whether it lives in Secrets Manager or a local file: the
+//! [`AuthMaterial`] pushes are checked against, and the [`IssuerMaterial`]
+//! of the built-in OAuth issuer. Sources sit behind the
+//! [`AuthMaterialSource`] trait; [`MaterialCache`] keeps the merged result
+//! for a TTL and re-fetches, rate-limited, when a credential misses. It also
+//! carries the [`JwtTrust`] (issuers and their key sets), so the destination
+//! has every trust anchor in one place. Secrets are held as digests or in
+//! types whose `Debug` hides them.
 
 use std::fmt;
 use std::future::Future;
@@ -18,6 +23,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
+
+use crate::jwk::{KeySet, SigningKey};
+use crate::jwt_trust::JwtTrust;
 
 /// A boxed future, so that the edge traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -71,6 +79,22 @@ impl fmt::Debug for SigV4Key {
     }
 }
 
+/// One client of the built-in token endpoint, as the document lists it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthClientEntry {
+    client_id: String,
+    client_secret: String,
+}
+
+/// One private key of the built-in issuer, as the document lists it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningKeyEntry {
+    kid: String,
+    private_key_pem: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MaterialDocument {
@@ -78,6 +102,202 @@ struct MaterialDocument {
     verification_tokens: Vec<String>,
     #[serde(default)]
     sigv4_keys: Vec<SigV4Key>,
+    #[serde(default)]
+    oauth_clients: Vec<OAuthClientEntry>,
+    #[serde(default)]
+    oauth_signing_keys: Vec<SigningKeyEntry>,
+}
+
+/// Shortest client secret accepted: the endpoint must not be guessable.
+pub const MIN_CLIENT_SECRET_LEN: usize = 16;
+
+/// A client of the built-in token endpoint: its id, and digests of the id
+/// and the secret so that checks compare fixed-length values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub id_digest: TokenDigest,
+    pub secret_digest: TokenDigest,
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the built-in OAuth issuer needs: its clients and its signing keys
+/// (the first signs; all are published and verify).
+#[derive(Debug, Clone, Default)]
+pub struct IssuerMaterial {
+    clients: Vec<OAuthClient>,
+    signing_keys: Vec<SigningKey>,
+    /// The public halves of `signing_keys`, kept in step with them.
+    verification_keys: KeySet,
+}
+
+impl PartialEq for IssuerMaterial {
+    fn eq(&self, other: &Self) -> bool {
+        self.clients == other.clients && self.signing_keys == other.signing_keys
+    }
+}
+
+impl Eq for IssuerMaterial {}
+
+impl IssuerMaterial {
+    pub fn clients(&self) -> &[OAuthClient] {
+        &self.clients
+    }
+
+    pub fn signing_keys(&self) -> &[SigningKey] {
+        &self.signing_keys
+    }
+
+    /// The public halves of the signing keys, as tokens are checked with.
+    pub fn verification_keys(&self) -> &KeySet {
+        &self.verification_keys
+    }
+
+    fn push_signing_key(&mut self, key: SigningKey) {
+        self.verification_keys.push(key.verification.clone());
+        self.signing_keys.push(key);
+    }
+
+    pub fn add_client(
+        &mut self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<(), MaterialError> {
+        if client_id.is_empty()
+            || client_id.len() > 256
+            || client_id.trim() != client_id
+            || client_id.chars().any(|c| c.is_control())
+        {
+            return Err(MaterialError::Invalid(
+                "oauth_clients: client_id must be 1-256 characters, without surrounding whitespace or control characters".into(),
+            ));
+        }
+        if client_secret.len() < MIN_CLIENT_SECRET_LEN
+            || client_secret.len() > 4096
+            || client_secret.chars().any(|c| c.is_control())
+        {
+            return Err(MaterialError::Invalid(format!(
+                "oauth_clients: the client_secret of {client_id:?} must be {MIN_CLIENT_SECRET_LEN}-4096 characters without control characters"
+            )));
+        }
+        self.clients.push(OAuthClient {
+            client_id: client_id.to_owned(),
+            id_digest: TokenDigest::of(client_id.as_bytes()),
+            secret_digest: TokenDigest::of(client_secret.as_bytes()),
+        });
+        Ok(())
+    }
+
+    pub fn add_signing_key(
+        &mut self,
+        kid: &str,
+        private_key_pem: &str,
+    ) -> Result<(), MaterialError> {
+        if kid.is_empty() || kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(MaterialError::Invalid(
+                "oauth_signing_keys: kid must be 1-128 printable ASCII characters".into(),
+            ));
+        }
+        if self.signing_keys.iter().any(|k| k.kid == kid) {
+            return Err(MaterialError::Invalid(format!(
+                "oauth_signing_keys: kid {kid:?} appears twice"
+            )));
+        }
+        let key = SigningKey::from_pkcs8_pem(kid, private_key_pem)
+            .map_err(|e| MaterialError::Invalid(format!("oauth_signing_keys {kid:?}: {e}")))?;
+        self.push_signing_key(key);
+        Ok(())
+    }
+
+    /// Adds `other`'s clients and keys; a key whose kid is already present
+    /// keeps the first (AWSCURRENT is merged before AWSPREVIOUS).
+    pub fn merge(&mut self, other: IssuerMaterial) {
+        for client in other.clients {
+            if !self.clients.contains(&client) {
+                self.clients.push(client);
+            }
+        }
+        for key in other.signing_keys {
+            if !self.signing_keys.iter().any(|k| k.kid == key.kid) {
+                self.push_signing_key(key);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty() && self.signing_keys.is_empty()
+    }
+}
+
+/// Everything one auth material document holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Material {
+    /// What pushes are checked against.
+    pub auth: AuthMaterial,
+    /// What the built-in token endpoint uses.
+    pub issuer: IssuerMaterial,
+}
+
+impl From<AuthMaterial> for Material {
+    fn from(auth: AuthMaterial) -> Self {
+        Material {
+            auth,
+            issuer: IssuerMaterial::default(),
+        }
+    }
+}
+
+impl Material {
+    /// Parses a secret's text: the JSON document of SPEC 3.4, or, when the
+    /// text is not a JSON object, one verification token.
+    pub fn from_secret_text(text: &str) -> Result<Self, MaterialError> {
+        let trimmed = text.trim();
+        if trimmed.starts_with('{') {
+            let doc: MaterialDocument = serde_json::from_str(trimmed)
+                .map_err(|e| MaterialError::Invalid(format!("auth material JSON: {e}")))?;
+            let mut material = Material::default();
+            for token in &doc.verification_tokens {
+                material.auth.add_token(token)?;
+            }
+            for key in doc.sigv4_keys {
+                validate_key(&key)?;
+                material.auth.sigv4_keys.push(key);
+            }
+            for client in &doc.oauth_clients {
+                material
+                    .issuer
+                    .add_client(&client.client_id, &client.client_secret)?;
+            }
+            for key in &doc.oauth_signing_keys {
+                material
+                    .issuer
+                    .add_signing_key(&key.kid, &key.private_key_pem)?;
+            }
+            return Ok(material);
+        }
+        let mut material = Material::default();
+        // A plain-text file usually ends with a newline; the token does not.
+        material.auth.add_token(trimmed)?;
+        Ok(material)
+    }
+
+    /// Adds everything from `other` (see [`AuthMaterial::merge`] and
+    /// [`IssuerMaterial::merge`]).
+    pub fn merge(&mut self, other: Material) {
+        self.auth.merge(other.auth);
+        self.issuer.merge(other.issuer);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.auth.is_empty() && self.issuer.is_empty()
+    }
 }
 
 /// Everything credentials are checked against, merged from every source.
@@ -88,27 +308,10 @@ pub struct AuthMaterial {
 }
 
 impl AuthMaterial {
-    /// Parses a secret's text: the JSON document of SPEC 3.4, or, when the
-    /// text is not a JSON object, one verification token.
+    /// The push-checking part of a secret's text (see
+    /// [`Material::from_secret_text`], which keeps the OAuth part too).
     pub fn from_secret_text(text: &str) -> Result<Self, MaterialError> {
-        let trimmed = text.trim();
-        if trimmed.starts_with('{') {
-            let doc: MaterialDocument = serde_json::from_str(trimmed)
-                .map_err(|e| MaterialError::Invalid(format!("auth material JSON: {e}")))?;
-            let mut material = AuthMaterial::default();
-            for token in &doc.verification_tokens {
-                material.add_token(token)?;
-            }
-            for key in doc.sigv4_keys {
-                validate_key(&key)?;
-                material.sigv4_keys.push(key);
-            }
-            return Ok(material);
-        }
-        let mut material = AuthMaterial::default();
-        // A plain-text file usually ends with a newline; the token does not.
-        material.add_token(trimmed)?;
-        Ok(material)
+        Material::from_secret_text(text).map(|material| material.auth)
     }
 
     /// Tokens from a comma-separated list (`REDOX_VERIFICATION_TOKEN`).
@@ -186,28 +389,28 @@ fn validate_key(key: &SigV4Key) -> Result<(), MaterialError> {
 
 /// Somewhere auth material can be read from.
 pub trait AuthMaterialSource: Send + Sync {
-    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>>;
+    fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>>;
     /// Where the material comes from, for the start-up banner and logs.
     fn describe(&self) -> String;
 }
 
 /// Material fixed at start-up (`REDOX_VERIFICATION_TOKEN`, a generated token).
 pub struct StaticMaterial {
-    material: AuthMaterial,
+    material: Material,
     description: String,
 }
 
 impl StaticMaterial {
-    pub fn new(material: AuthMaterial, description: impl Into<String>) -> Self {
+    pub fn new(material: impl Into<Material>, description: impl Into<String>) -> Self {
         StaticMaterial {
-            material,
+            material: material.into(),
             description: description.into(),
         }
     }
 }
 
 impl AuthMaterialSource for StaticMaterial {
-    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+    fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
         Box::pin(async move { Ok(self.material.clone()) })
     }
     fn describe(&self) -> String {
@@ -228,12 +431,12 @@ impl FileMaterial {
 }
 
 impl AuthMaterialSource for FileMaterial {
-    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+    fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
         Box::pin(async move {
             let text = tokio::fs::read_to_string(&self.path)
                 .await
                 .map_err(|e| MaterialError::Unreachable(format!("{}: {e}", self.path.display())))?;
-            AuthMaterial::from_secret_text(&text).map_err(|e| match e {
+            Material::from_secret_text(&text).map_err(|e| match e {
                 MaterialError::Invalid(why) => {
                     MaterialError::Invalid(format!("{}: {why}", self.path.display()))
                 }
@@ -247,7 +450,7 @@ impl AuthMaterialSource for FileMaterial {
 }
 
 struct Cached {
-    material: Arc<AuthMaterial>,
+    material: Arc<Material>,
     fetched_at: Instant,
 }
 
@@ -260,6 +463,8 @@ pub struct MaterialCache {
     cached: RwLock<Option<Cached>>,
     /// Serialises fetches and remembers when the last one started.
     last_fetch: Mutex<Option<Instant>>,
+    /// Whom the `jwt` method trusts; `None` when it is off.
+    jwt_trust: Option<JwtTrust>,
 }
 
 impl MaterialCache {
@@ -270,12 +475,23 @@ impl MaterialCache {
             miss_refetch_interval: Duration::from_secs(5),
             cached: RwLock::new(None),
             last_fetch: Mutex::new(None),
+            jwt_trust: None,
         }
     }
 
     pub fn with_miss_refetch_interval(mut self, interval: Duration) -> Self {
         self.miss_refetch_interval = interval;
         self
+    }
+
+    pub fn with_jwt_trust(mut self, trust: JwtTrust) -> Self {
+        self.jwt_trust = Some(trust);
+        self
+    }
+
+    /// The issuers the `jwt` method trusts, when it is on.
+    pub fn jwt_trust(&self) -> Option<&JwtTrust> {
+        self.jwt_trust.as_ref()
     }
 
     pub fn describe(&self) -> String {
@@ -285,7 +501,7 @@ impl MaterialCache {
 
     /// Material for the current request: cached while fresh; refreshed when
     /// stale, falling back to the stale copy if the sources are unreachable.
-    pub async fn current(&self) -> Result<Arc<AuthMaterial>, MaterialError> {
+    pub async fn current(&self) -> Result<Arc<Material>, MaterialError> {
         if let Some(cached) = self.cached.read().await.as_ref()
             && cached.fetched_at.elapsed() < self.ttl
         {
@@ -319,7 +535,7 @@ impl MaterialCache {
 
     /// After a credential missed: re-fetch, unless a fetch started less than
     /// the miss interval ago. `Some` only when new material was fetched.
-    pub async fn refresh_after_miss(&self) -> Option<Arc<AuthMaterial>> {
+    pub async fn refresh_after_miss(&self) -> Option<Arc<Material>> {
         let mut last_fetch = self.last_fetch.lock().await;
         if let Some(at) = *last_fetch
             && at.elapsed() < self.miss_refetch_interval
@@ -336,7 +552,7 @@ impl MaterialCache {
         }
     }
 
-    async fn store(&self, material: AuthMaterial) -> Arc<AuthMaterial> {
+    async fn store(&self, material: Material) -> Arc<Material> {
         let material = Arc::new(material);
         *self.cached.write().await = Some(Cached {
             material: material.clone(),
@@ -345,8 +561,8 @@ impl MaterialCache {
         material
     }
 
-    async fn fetch_all(&self) -> Result<AuthMaterial, MaterialError> {
-        let mut merged = AuthMaterial::default();
+    async fn fetch_all(&self) -> Result<Material, MaterialError> {
+        let mut merged = Material::default();
         for source in &self.sources {
             merged.merge(source.fetch().await?);
         }
@@ -390,6 +606,92 @@ mod tests {
         }
     }
 
+    fn oauth_document(kid: &str, pem: &str, secret: &str) -> String {
+        serde_json::json!({
+            "verification_tokens": ["t"],
+            "oauth_clients": [{"client_id": "redox", "client_secret": secret}],
+            "oauth_signing_keys": [{"kid": kid, "private_key_pem": pem}],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn oauth_clients_and_signing_keys_parse() {
+        let pem = crate::jwk::test_keys::ed25519_pem();
+        let material =
+            Material::from_secret_text(&oauth_document("k1", &pem, "a-long-enough-secret"))
+                .unwrap();
+        assert_eq!(material.auth.token_digests.len(), 1);
+        assert_eq!(material.issuer.clients()[0].client_id, "redox");
+        assert_eq!(
+            material.issuer.clients()[0].secret_digest,
+            TokenDigest::of(b"a-long-enough-secret")
+        );
+        assert_eq!(material.issuer.signing_keys()[0].kid, "k1");
+        assert!(
+            material
+                .issuer
+                .verification_keys()
+                .find(Some("k1"))
+                .is_some()
+        );
+        let shown = format!("{material:?}");
+        assert!(!shown.contains("a-long-enough-secret") && !shown.contains("PRIVATE"));
+        // The push-only view drops the OAuth part.
+        assert_eq!(
+            AuthMaterial::from_secret_text(&oauth_document("k1", &pem, "a-long-enough-secret"))
+                .unwrap(),
+            material.auth
+        );
+    }
+
+    #[test]
+    fn bad_oauth_material_is_refused_with_a_reason() {
+        let pem = crate::jwk::test_keys::ed25519_pem();
+        let two_keys = serde_json::json!({"oauth_signing_keys": [
+            {"kid": "k", "private_key_pem": pem}, {"kid": "k", "private_key_pem": pem}]})
+        .to_string();
+        for bad in [
+            oauth_document("k1", &pem, "short"),
+            oauth_document("k1", "not a pem", "a-long-enough-secret"),
+            oauth_document("", &pem, "a-long-enough-secret"),
+            oauth_document("k 1", &pem, "a-long-enough-secret"),
+            r#"{"oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret", "scope": "x"}]}"#.into(),
+            r#"{"oauth_clients": [{"client_id": " redox", "client_secret": "a-long-enough-secret"}]}"#.into(),
+            r#"{"oauth_signing_keys": [{"kid": "k"}]}"#.into(),
+            two_keys,
+        ] {
+            assert!(
+                matches!(Material::from_secret_text(&bad), Err(MaterialError::Invalid(_))),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_current_signing_key_first_and_every_client() {
+        let pem = crate::jwk::test_keys::ed25519_pem();
+        let previous_pem = crate::jwk::test_keys::p256_pem();
+        let mut current =
+            Material::from_secret_text(&oauth_document("new", &pem, "the-current-secret")).unwrap();
+        let previous = Material::from_secret_text(&oauth_document(
+            "old",
+            &previous_pem,
+            "the-previous-secret",
+        ))
+        .unwrap();
+        current.merge(previous.clone());
+        current.merge(previous);
+        let kids: Vec<&str> = current
+            .issuer
+            .signing_keys()
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(kids, ["new", "old"]);
+        assert_eq!(current.issuer.clients().len(), 2);
+    }
+
     #[test]
     fn debug_output_never_shows_secrets() {
         let key = SigV4Key {
@@ -409,11 +711,11 @@ mod tests {
     }
 
     impl AuthMaterialSource for CountingSource {
-        fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+        fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::SeqCst);
                 match self.token.lock().unwrap().clone() {
-                    Some(t) => AuthMaterial::from_token_list(&t),
+                    Some(t) => AuthMaterial::from_token_list(&t).map(Material::from),
                     None => Err(MaterialError::Unreachable("down".into())),
                 }
             })

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
-use crate::material::{AuthMaterial, AuthMaterialSource, BoxFuture, MaterialError};
+use crate::material::{AuthMaterialSource, BoxFuture, Material, MaterialError};
 
 pub struct SecretsManagerMaterial {
     client: aws_sdk_secretsmanager::Client,
@@ -80,7 +80,7 @@ impl SecretsManagerMaterial {
 }
 
 impl AuthMaterialSource for SecretsManagerMaterial {
-    fn fetch(&self) -> BoxFuture<'_, Result<AuthMaterial, MaterialError>> {
+    fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
         Box::pin(async move {
             let (current, previous) = tokio::join!(
                 self.stage_text("AWSCURRENT"),
@@ -92,7 +92,7 @@ impl AuthMaterialSource for SecretsManagerMaterial {
                     self.secret_id
                 ))
             })?;
-            let mut material = AuthMaterial::from_secret_text(&current).map_err(|e| match e {
+            let mut material = Material::from_secret_text(&current).map_err(|e| match e {
                 MaterialError::Invalid(why) => {
                     MaterialError::Invalid(format!("secret {}: {why}", self.secret_id))
                 }
@@ -100,7 +100,7 @@ impl AuthMaterialSource for SecretsManagerMaterial {
             })?;
             // An unreadable previous version must not stop the current one.
             match previous {
-                Ok(Some(text)) => match AuthMaterial::from_secret_text(&text) {
+                Ok(Some(text)) => match Material::from_secret_text(&text) {
                     Ok(previous) => material.merge(previous),
                     Err(error) => {
                         tracing::warn!(%error, "the AWSPREVIOUS version is ignored")

@@ -1,20 +1,28 @@
 //! Authentication: decides whether a push comes from Redox.
 //!
-//! Each method (`token`, `sigv4`, `iam`) looks at the credential it owns and
-//! says *not presented*, *verified*, or *failed* with a typed [`AuthError`].
-//! A request passes when at least one enabled method verifies it and no
-//! credential it presents for an enabled method fails (SPEC 3.3). The module
-//! is pure: material and the clock come in as arguments.
+//! Each method (`token`, `sigv4`, `iam`, `jwt`) looks at the credential it
+//! owns and says *not presented*, *verified*, or *failed* with a typed
+//! [`AuthError`]. A request passes when at least one enabled method verifies
+//! it and no credential it presents for an enabled method fails (SPEC 3.3).
+//! With `jwt` on, a Bearer value that is a verification token (or repeats the
+//! `verification-token` header) belongs to `token`; any other is a JWT. The
+//! module is pure: material, key sets and the clock come in as arguments.
 
 pub mod iam;
+pub mod jwt;
 pub mod sigv4;
 pub mod token;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use subtle::ConstantTimeEq;
+
 use crate::inbound::InboundRequest;
-use crate::material::AuthMaterial;
+use crate::jwt_trust::IssuerKind;
+use crate::material::{AuthMaterial, TokenDigest};
+
+pub use jwt::TrustedIssuer;
 
 /// The authentication methods of SPEC 3.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +81,8 @@ pub enum AuthError {
     Sigv4(#[from] sigv4::Sigv4Error),
     #[error("iam: {0}")]
     Iam(#[from] iam::IamError),
+    #[error("jwt: {0}")]
+    Jwt(#[from] jwt::JwtError),
 }
 
 impl AuthError {
@@ -84,6 +94,24 @@ impl AuthError {
             AuthError::TokenMismatch
                 | AuthError::Sigv4(sigv4::Sigv4Error::UnknownAccessKey)
                 | AuthError::Sigv4(sigv4::Sigv4Error::SignatureMismatch)
+                // A freshly rotated verification token sent only as Bearer.
+                | AuthError::Jwt(jwt::JwtError::NotAJwt)
+                | AuthError::Jwt(jwt::JwtError::UnknownKeyId {
+                    issuer: IssuerKind::BuiltIn,
+                    ..
+                })
+        )
+    }
+
+    /// Whether a fresher JWKS from the remote issuer could turn this refusal
+    /// into an acceptance (the provider rotated its signing key).
+    pub fn may_be_stale_jwks(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Jwt(jwt::JwtError::UnknownKeyId {
+                issuer: IssuerKind::Remote,
+                ..
+            })
         )
     }
 }
@@ -129,14 +157,74 @@ pub fn authorization_credential(request: &InboundRequest) -> Result<Credential<'
     }
 }
 
-/// Authenticates a push. Returns the method that verified it.
+/// Authenticates a push with no JWT issuer at hand (a JWT, if `jwt` is
+/// enabled, then fails with [`jwt::JwtError::UntrustedIssuer`]). Returns the
+/// method that verified it.
 pub fn authenticate(
     request: &InboundRequest,
     material: &AuthMaterial,
     policy: &AuthPolicy,
     now: SystemTime,
 ) -> Result<AuthMethod, AuthError> {
+    authenticate_with_issuers(request, material, policy, &[], now)
+}
+
+/// `true` when two presented values are equal, compared as digests.
+fn same_value(first: &str, second: &str) -> bool {
+    bool::from(
+        TokenDigest::of(first.as_bytes())
+            .0
+            .ct_eq(&TokenDigest::of(second.as_bytes()).0),
+    )
+}
+
+/// The Bearer value to check as a JWT, if any: with `jwt` enabled, a Bearer
+/// that is neither a configured verification token nor a copy of the
+/// `verification-token` header (or handshake token) Redox sent with it.
+fn jwt_bearer<'a>(
+    credential: &Credential<'a>,
+    companion_token: Option<&str>,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+) -> Option<&'a str> {
+    let Credential::Bearer(value) = *credential else {
+        return None;
+    };
+    if !policy.is_enabled(AuthMethod::Jwt) {
+        return None;
+    }
+    let is_token = policy.is_enabled(AuthMethod::Token)
+        && (companion_token.is_some_and(|token| same_value(token, value))
+            || token::token_matches(material, value.as_bytes()));
+    (!is_token).then_some(value)
+}
+
+/// Authenticates a push, checking a bearer JWT against `issuers` (the
+/// trusted issuers with the key sets fetched for this request). Returns the
+/// method that verified it.
+pub fn authenticate_with_issuers(
+    request: &InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<AuthMethod, AuthError> {
     let credential = authorization_credential(request)?;
+    let jwt = if policy.is_enabled(AuthMethod::Jwt) && matches!(credential, Credential::Bearer(_)) {
+        let header_token = request
+            .single_header("verification-token")
+            .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
+        jwt_bearer(&credential, header_token, material, policy)
+    } else {
+        None
+    };
+    // A JWT and a verification-token header are two credentials: each is
+    // checked by itself, and both must pass.
+    let token_credential = if jwt.is_some() {
+        Credential::None
+    } else {
+        credential
+    };
     let mut verified = None;
     let mut record = |method: AuthMethod, outcome: Option<Result<(), AuthError>>| match outcome {
         None => Ok(()),
@@ -158,10 +246,20 @@ pub fn authenticate(
         };
         record(AuthMethod::Sigv4, outcome)?;
     }
+    if let Some(bearer) = jwt {
+        record(
+            AuthMethod::Jwt,
+            Some(
+                jwt::verify_jwt(bearer, issuers, now)
+                    .map(|_| ())
+                    .map_err(AuthError::from),
+            ),
+        )?;
+    }
     if policy.is_enabled(AuthMethod::Token) {
         record(
             AuthMethod::Token,
-            token::check_token(request, &credential, material),
+            token::check_token(request, &token_credential, material),
         )?;
     }
     if policy.is_enabled(AuthMethod::Iam) {
@@ -189,12 +287,46 @@ pub fn authenticate_handshake(
     token_in_message: Option<&str>,
     material: &AuthMaterial,
 ) -> Result<(), AuthError> {
+    let policy = AuthPolicy {
+        enabled: vec![AuthMethod::Token],
+        allowed_principals: Vec::new(),
+        clock_skew: Duration::ZERO,
+    };
+    authenticate_handshake_with_issuers(
+        request,
+        token_in_message,
+        material,
+        &policy,
+        &[],
+        SystemTime::UNIX_EPOCH,
+    )
+}
+
+/// [`authenticate_handshake`] for a destination that may have `jwt` on: a
+/// Bearer JWT sent with the handshake is checked by itself (and must pass),
+/// and the handshake token by itself.
+pub fn authenticate_handshake_with_issuers(
+    request: &InboundRequest,
+    token_in_message: Option<&str>,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<(), AuthError> {
     let header = request
         .single_header("verification-token")
         .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
-    let bearer = match authorization_credential(request)? {
-        Credential::Bearer(value) => Some(value),
-        _ => None,
+    let credential = authorization_credential(request)?;
+    let companion = header.or(token_in_message);
+    let bearer = match jwt_bearer(&credential, companion, material, policy) {
+        Some(jwt) => {
+            jwt::verify_jwt(jwt, issuers, now)?;
+            None
+        }
+        None => match credential {
+            Credential::Bearer(value) => Some(value),
+            _ => None,
+        },
     };
     let in_headers = token::agreeing_token(header, bearer)?;
     let token = token::agreeing_token(in_headers, token_in_message)?
@@ -203,5 +335,262 @@ pub fn authenticate_handshake(
         Ok(())
     } else {
         Err(AuthError::TokenMismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::jwt::JwtError;
+    use super::jwt::test_tokens::{Signer, token};
+    use super::*;
+    use crate::inbound::{FrontDoor, Origin};
+    use crate::jwk::KeySet;
+    use crate::jwt_trust::JwtSettings;
+
+    const TOKEN: &str = "rdx-verification-token";
+    const ISSUER: &str = "https://idp.example.com/";
+    const NOW: u64 = 1_800_000_000;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn policy(methods: &[AuthMethod]) -> AuthPolicy {
+        AuthPolicy {
+            enabled: methods.to_vec(),
+            allowed_principals: Vec::new(),
+            clock_skew: Duration::from_secs(300),
+        }
+    }
+
+    fn material() -> AuthMaterial {
+        AuthMaterial::from_token_list(TOKEN).unwrap()
+    }
+
+    fn push(headers: &[(&str, &str)]) -> InboundRequest {
+        InboundRequest {
+            method: "POST".into(),
+            raw_path: "/".into(),
+            raw_query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::from_static(b"{\"Meta\":{}}"),
+            origin: Origin::new(FrontDoor::LocalServer),
+        }
+    }
+
+    struct Issuer {
+        pair: Ed25519KeyPair,
+        keys: KeySet,
+        settings: JwtSettings,
+    }
+
+    fn issuer() -> Issuer {
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]});
+        Issuer {
+            keys: KeySet::from_jwks_json(jwks.to_string().as_bytes()).unwrap(),
+            pair,
+            settings: JwtSettings {
+                issuer: ISSUER.into(),
+                audiences: vec!["redox".into()],
+                required_scopes: vec![],
+            },
+        }
+    }
+
+    impl Issuer {
+        fn jwt(&self, exp: u64) -> String {
+            token(
+                &json!({"alg": "EdDSA", "kid": "k1"}),
+                &json!({"iss": ISSUER, "aud": "redox", "exp": exp}),
+                Signer::Ed(&self.pair),
+            )
+        }
+        fn trusted(&self) -> [TrustedIssuer<'_>; 1] {
+            [TrustedIssuer {
+                kind: IssuerKind::Remote,
+                settings: &self.settings,
+                keys: Some(&self.keys),
+            }]
+        }
+    }
+
+    fn check(
+        request: &InboundRequest,
+        methods: &[AuthMethod],
+        issuer: &Issuer,
+    ) -> Result<AuthMethod, AuthError> {
+        authenticate_with_issuers(
+            request,
+            &material(),
+            &policy(methods),
+            &issuer.trusted(),
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_bearer_jwt_is_the_jwt_method() {
+        let i = issuer();
+        let bearer = format!("Bearer {}", i.jwt(NOW + 300));
+        let both = [AuthMethod::Token, AuthMethod::Jwt];
+        assert_eq!(
+            check(&push(&[("authorization", &bearer)]), &both, &i),
+            Ok(AuthMethod::Jwt)
+        );
+        assert_eq!(
+            check(&push(&[("authorization", &bearer)]), &[AuthMethod::Jwt], &i),
+            Ok(AuthMethod::Jwt)
+        );
+        let expired = format!("Bearer {}", i.jwt(NOW - 3600));
+        assert_eq!(
+            check(&push(&[("authorization", &expired)]), &both, &i),
+            Err(AuthError::Jwt(JwtError::Expired))
+        );
+    }
+
+    #[test]
+    fn a_bearer_verification_token_stays_the_token_method() {
+        let i = issuer();
+        let bearer = format!("Bearer {TOKEN}");
+        let both = [AuthMethod::Token, AuthMethod::Jwt];
+        assert_eq!(
+            check(&push(&[("authorization", &bearer)]), &both, &i),
+            Ok(AuthMethod::Token)
+        );
+        assert_eq!(
+            check(
+                &push(&[("authorization", &bearer), ("verification-token", TOKEN)]),
+                &both,
+                &i
+            ),
+            Ok(AuthMethod::Token)
+        );
+        // A rotated token sent twice is still the token method, so fresher
+        // material can be fetched for it.
+        let stale = push(&[
+            ("authorization", "Bearer rotated"),
+            ("verification-token", "rotated"),
+        ]);
+        let error = check(&stale, &both, &i).unwrap_err();
+        assert_eq!(error, AuthError::TokenMismatch);
+        assert!(error.may_be_stale_material());
+        // Sent only as Bearer, a rotated token is "not a JWT": also worth a re-fetch.
+        let error = check(&push(&[("authorization", "Bearer rotated")]), &both, &i).unwrap_err();
+        assert_eq!(error, AuthError::Jwt(JwtError::NotAJwt));
+        assert!(error.may_be_stale_material());
+    }
+
+    #[test]
+    fn a_jwt_and_a_token_header_are_each_checked_and_both_must_pass() {
+        let i = issuer();
+        let both = [AuthMethod::Token, AuthMethod::Jwt];
+        let good = format!("Bearer {}", i.jwt(NOW + 300));
+        let expired = format!("Bearer {}", i.jwt(NOW - 3600));
+        assert_eq!(
+            check(
+                &push(&[("authorization", &good), ("verification-token", TOKEN)]),
+                &both,
+                &i
+            ),
+            Ok(AuthMethod::Jwt)
+        );
+        assert_eq!(
+            check(
+                &push(&[("authorization", &good), ("verification-token", "wrong")]),
+                &both,
+                &i
+            ),
+            Err(AuthError::TokenMismatch)
+        );
+        assert_eq!(
+            check(
+                &push(&[("authorization", &expired), ("verification-token", TOKEN)]),
+                &both,
+                &i
+            ),
+            Err(AuthError::Jwt(JwtError::Expired))
+        );
+    }
+
+    #[test]
+    fn without_jwt_a_bearer_that_differs_from_the_header_is_still_refused() {
+        let i = issuer();
+        let good = format!("Bearer {}", i.jwt(NOW + 300));
+        assert_eq!(
+            check(
+                &push(&[("authorization", &good), ("verification-token", TOKEN)]),
+                &[AuthMethod::Token],
+                &i
+            ),
+            Err(AuthError::TokensDiffer)
+        );
+        assert_eq!(
+            authenticate(
+                &push(&[("authorization", &good)]),
+                &material(),
+                &policy(&[AuthMethod::Token]),
+                now()
+            ),
+            Err(AuthError::TokenMismatch)
+        );
+    }
+
+    #[test]
+    fn unknown_kids_ask_for_the_right_refresh() {
+        let remote = AuthError::Jwt(JwtError::UnknownKeyId {
+            issuer: IssuerKind::Remote,
+            kid: "k".into(),
+        });
+        assert!(remote.may_be_stale_jwks() && !remote.may_be_stale_material());
+        let builtin = AuthError::Jwt(JwtError::UnknownKeyId {
+            issuer: IssuerKind::BuiltIn,
+            kid: "k".into(),
+        });
+        assert!(builtin.may_be_stale_material() && !builtin.may_be_stale_jwks());
+    }
+
+    #[test]
+    fn a_handshake_may_carry_a_jwt_besides_its_token() {
+        let i = issuer();
+        let both = policy(&[AuthMethod::Token, AuthMethod::Jwt]);
+        let good = format!("Bearer {}", i.jwt(NOW + 300));
+        let expired = format!("Bearer {}", i.jwt(NOW - 3600));
+        let handshake = |bearer: &str| push(&[("authorization", bearer)]);
+        let check = |request: &InboundRequest, token: &str| {
+            authenticate_handshake_with_issuers(
+                request,
+                Some(token),
+                &material(),
+                &both,
+                &i.trusted(),
+                now(),
+            )
+        };
+        assert_eq!(check(&handshake(&good), TOKEN), Ok(()));
+        assert_eq!(
+            check(&handshake(&good), "wrong"),
+            Err(AuthError::TokenMismatch)
+        );
+        assert_eq!(
+            check(&handshake(&expired), TOKEN),
+            Err(AuthError::Jwt(JwtError::Expired))
+        );
+        assert_eq!(check(&handshake(&format!("Bearer {TOKEN}")), TOKEN), Ok(()));
+        // Without jwt the old rule holds: every copy of the token must agree.
+        assert_eq!(
+            authenticate_handshake(&handshake(&good), Some(TOKEN), &material()),
+            Err(AuthError::TokensDiffer)
+        );
     }
 }

@@ -1,0 +1,835 @@
+//! The `jwt` method: `authorization: Bearer <JWT>`, as Redox sends it for its
+//! OAuth 2.0 2-legged, SMART Backend and JWT Bearer credentials.
+//!
+//! [`verify_jwt`] checks one token against the trusted issuers: size and
+//! shape first, then the header (an allow-list of asymmetric algorithms; no
+//! `none`, no HMAC, no key or key URL carried in the token), then the key the
+//! issuer published under the token's `kid` (whose type must fit the
+//! algorithm), the signature, and only then the claims (`exp` required,
+//! `nbf`/`iat` honoured, 60 s leeway, audience, scopes). Pure: the key sets
+//! and the clock come in as arguments.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+
+use crate::jwk::{KeySet, parse_algorithm};
+use crate::jwt_trust::{IssuerKind, JwtSettings};
+
+/// Bearer values longer than this are refused unread.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Clock tolerance for `exp`, `nbf` and `iat`.
+pub const LEEWAY: Duration = Duration::from_secs(60);
+/// Header members that carry a key or say where to get one: a token must
+/// never choose the key it is checked with.
+const KEY_CARRYING_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
+
+/// Every reason a bearer JWT is refused. Values copied from the token are
+/// reduced to a short, printable form before they reach a log line.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("the token is {0} bytes, over the {MAX_TOKEN_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("the bearer value is not a JWT (three base64url parts)")]
+    NotAJwt,
+    #[error("the token is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("alg none (an unsigned token) is refused")]
+    AlgNone,
+    #[error("the HMAC algorithm {0} is refused (only asymmetric signatures are accepted)")]
+    HmacAlgorithm(String),
+    #[error("the algorithm {0} is not on the allow-list")]
+    AlgorithmNotAllowed(String),
+    #[error("the header carries {0}, which is refused")]
+    KeyInHeader(&'static str),
+    #[error("the header lists critical extensions (crit), which are not supported")]
+    CriticalHeader,
+    #[error("the issuer (iss) is not a trusted one")]
+    UntrustedIssuer,
+    #[error("the issuer's keys are not available")]
+    KeysUnavailable,
+    #[error("the issuer has no key with kid {kid}")]
+    UnknownKeyId { issuer: IssuerKind, kid: String },
+    #[error("the token has no kid and the issuer has several keys")]
+    MissingKeyId,
+    #[error("the algorithm {alg} does not fit the key's type ({key})")]
+    AlgorithmKeyMismatch { alg: String, key: &'static str },
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("the token has no exp claim")]
+    MissingExpiry,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token was issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("the audience (aud) is not this destination")]
+    WrongAudience,
+    #[error("the token lacks a required scope")]
+    MissingScope,
+}
+
+/// One issuer a token may come from, with its keys as fetched for this
+/// request (`None` when they could not be had).
+#[derive(Debug, Clone, Copy)]
+pub struct TrustedIssuer<'a> {
+    pub kind: IssuerKind,
+    pub settings: &'a JwtSettings,
+    pub keys: Option<&'a KeySet>,
+}
+
+/// What a verified token established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedJwt {
+    pub issuer: IssuerKind,
+}
+
+/// A value from a token, shortened to something safe to log.
+fn loggable(value: &str) -> String {
+    let mut shown: String = value
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.:/".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if value.chars().count() > 64 {
+        shown.push('…');
+    }
+    shown
+}
+
+fn is_base64url(part: &str) -> bool {
+    part.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn json_object(part: &str, what: &'static str) -> Result<Map<String, Value>, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwtError::Malformed(what))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(JwtError::Malformed(what)),
+    }
+}
+
+/// Checks one bearer JWT against the trusted issuers at `now`.
+pub fn verify_jwt(
+    token: &str,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<VerifiedJwt, JwtError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(JwtError::TooLarge(token.len()));
+    }
+    let mut parts = token.split('.');
+    let (Some(header_part), Some(claims_part), Some(signature_part), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::NotAJwt);
+    };
+    // The signature may be empty here so that `alg: none` gets its own refusal.
+    if header_part.is_empty()
+        || claims_part.is_empty()
+        || ![header_part, claims_part, signature_part]
+            .iter()
+            .all(|part| is_base64url(part))
+    {
+        return Err(JwtError::NotAJwt);
+    }
+
+    let header = json_object(header_part, "the header is not a base64url JSON object")?;
+    let alg = check_header(&header)?;
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.as_str()),
+        Some(_) => return Err(JwtError::Malformed("kid is not a string")),
+    };
+
+    let claims = json_object(claims_part, "the claims are not a base64url JSON object")?;
+    // The issuer is read before the signature is checked only to choose
+    // whose keys to check it with; every claim is checked again after.
+    let issuer = match claims.get("iss") {
+        Some(Value::String(iss)) => issuers
+            .iter()
+            .find(|i| i.settings.issuer == *iss)
+            .ok_or(JwtError::UntrustedIssuer)?,
+        _ => return Err(JwtError::UntrustedIssuer),
+    };
+    let keys = issuer.keys.ok_or(JwtError::KeysUnavailable)?;
+    let key = keys.find(kid).ok_or_else(|| match kid {
+        Some(kid) => JwtError::UnknownKeyId {
+            issuer: issuer.kind,
+            kid: loggable(kid),
+        },
+        None => JwtError::MissingKeyId,
+    })?;
+    if !key.kind.accepts(alg) || key.alg.is_some_and(|key_alg| key_alg != alg) {
+        return Err(JwtError::AlgorithmKeyMismatch {
+            alg: format!("{alg:?}"),
+            key: key.kind.as_str(),
+        });
+    }
+    let signed = &token[..header_part.len() + 1 + claims_part.len()];
+    match jsonwebtoken::crypto::verify(signature_part, signed.as_bytes(), &key.decoding, alg) {
+        Ok(true) => {}
+        _ => return Err(JwtError::BadSignature),
+    }
+
+    check_times(&claims, now)?;
+    check_audience(&claims, &issuer.settings.audiences)?;
+    check_scopes(&claims, &issuer.settings.required_scopes)?;
+    Ok(VerifiedJwt {
+        issuer: issuer.kind,
+    })
+}
+
+/// The header's algorithm, if it is allowed and nothing else in the header
+/// is refused.
+fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
+    let Some(Value::String(alg)) = header.get("alg") else {
+        return Err(JwtError::Malformed("the header has no alg"));
+    };
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(JwtError::AlgNone);
+    }
+    if alg.to_ascii_uppercase().starts_with("HS") {
+        return Err(JwtError::HmacAlgorithm(loggable(alg)));
+    }
+    let algorithm =
+        parse_algorithm(alg).ok_or_else(|| JwtError::AlgorithmNotAllowed(loggable(alg)))?;
+    if let Some(name) = KEY_CARRYING_HEADERS
+        .into_iter()
+        .find(|name| header.contains_key(*name))
+    {
+        return Err(JwtError::KeyInHeader(name));
+    }
+    if header.contains_key("crit") {
+        return Err(JwtError::CriticalHeader);
+    }
+    Ok(algorithm)
+}
+
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or(JwtError::Malformed("a time claim is not a number")),
+        Some(_) => Err(JwtError::Malformed("a time claim is not a number")),
+    }
+}
+
+fn check_times(claims: &Map<String, Value>, now: SystemTime) -> Result<(), JwtError> {
+    let now = match now.duration_since(UNIX_EPOCH) {
+        Ok(since) => since.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
+    };
+    let leeway = LEEWAY.as_secs_f64();
+    let exp = numeric_date(claims, "exp")?.ok_or(JwtError::MissingExpiry)?;
+    // RFC 7519 4.1.4: not accepted on or after the expiry.
+    if now >= exp + leeway {
+        return Err(JwtError::Expired);
+    }
+    if numeric_date(claims, "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
+        return Err(JwtError::NotYetValid);
+    }
+    if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now + leeway) {
+        return Err(JwtError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// The token's `aud` must name an accepted audience. A token with no `aud`
+/// at all is matched by its `client_id` instead: Amazon Cognito's access
+/// tokens carry only that (as AWS's own aws-jwt-verify checks them).
+fn check_audience(claims: &Map<String, Value>, audiences: &[String]) -> Result<(), JwtError> {
+    let matches = |aud: &str| audiences.iter().any(|a| a == aud);
+    let accepted = match (claims.get("aud"), claims.get("client_id")) {
+        (Some(Value::String(aud)), _) => matches(aud),
+        (Some(Value::Array(list)), _) => list.iter().any(|v| v.as_str().is_some_and(matches)),
+        (None, Some(Value::String(client_id))) => matches(client_id),
+        _ => false,
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(JwtError::WrongAudience)
+    }
+}
+
+/// Scopes from `scope` (RFC 8693/9068: space-separated) and `scp` (Okta,
+/// Entra ID: an array, or a space-separated string).
+fn check_scopes(claims: &Map<String, Value>, required: &[String]) -> Result<(), JwtError> {
+    if required.is_empty() {
+        return Ok(());
+    }
+    let mut granted: Vec<&str> = Vec::new();
+    for name in ["scope", "scp"] {
+        match claims.get(name) {
+            Some(Value::String(list)) => granted.extend(list.split(' ').filter(|s| !s.is_empty())),
+            Some(Value::Array(list)) => granted.extend(list.iter().filter_map(Value::as_str)),
+            _ => {}
+        }
+    }
+    if required
+        .iter()
+        .all(|scope| granted.contains(&scope.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(JwtError::MissingScope)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_tokens {
+    //! Tokens signed in tests with aws-lc-rs directly (not with the code
+    //! under test).
+
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::Value;
+
+    pub enum Signer<'a> {
+        Rsa(
+            &'a RsaKeyPair,
+            &'static dyn aws_lc_rs::signature::RsaEncoding,
+        ),
+        Ec(&'a EcdsaKeyPair),
+        Ed(&'a Ed25519KeyPair),
+        Hmac(&'a [u8]),
+        Unsigned,
+    }
+
+    pub fn token(header: &Value, claims: &Value, signer: Signer<'_>) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: Vec<u8> = match signer {
+            Signer::Rsa(pair, encoding) => {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(encoding, &SystemRandom::new(), message.as_bytes(), &mut out)
+                    .expect("rsa sign");
+                out
+            }
+            Signer::Ec(pair) => pair
+                .sign(&SystemRandom::new(), message.as_bytes())
+                .expect("ec sign")
+                .as_ref()
+                .to_vec(),
+            Signer::Ed(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
+            Signer::Hmac(secret) => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                aws_lc_rs::hmac::sign(&key, message.as_bytes())
+                    .as_ref()
+                    .to_vec()
+            }
+            Signer::Unsigned => Vec::new(),
+        };
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+        RSA_PSS_SHA384, RsaKeyPair,
+    };
+    use serde_json::json;
+
+    use super::test_tokens::{Signer, token};
+    use super::*;
+    use crate::jwk::test_keys;
+
+    const ISSUER: &str = "https://idp.example.com/";
+    const AUDIENCE: &str = "https://redox.example.com";
+    const NOW: u64 = 1_800_000_000;
+
+    struct Keys {
+        rsa: RsaKeyPair,
+        ec: EcdsaKeyPair,
+        ec384: EcdsaKeyPair,
+        ed: Ed25519KeyPair,
+        set: KeySet,
+    }
+
+    fn keys() -> &'static Keys {
+        static KEYS: OnceLock<Keys> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            let rsa = test_keys::rsa_pair();
+            let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+            let ec384 = test_keys::p384_pair();
+            let ed = Ed25519KeyPair::generate().unwrap();
+            let ec_point = ec.public_key().as_ref();
+            let jwks = json!({"keys": [
+                test_keys::rsa_jwk(&rsa, "rsa-1"),
+                {"kty": "EC", "crv": "P-256", "kid": "ec-1",
+                 "x": URL_SAFE_NO_PAD.encode(&ec_point[1..33]),
+                 "y": URL_SAFE_NO_PAD.encode(&ec_point[33..])},
+                test_keys::p384_jwk(&ec384, "ec384-1"),
+                {"kty": "OKP", "crv": "Ed25519", "kid": "ed-1",
+                 "x": URL_SAFE_NO_PAD.encode(ed.public_key().as_ref())},
+                {"kty": "OKP", "crv": "Ed25519", "kid": "ed-pinned", "alg": "EdDSA",
+                 "x": URL_SAFE_NO_PAD.encode(ed.public_key().as_ref())},
+            ]});
+            let set = KeySet::from_jwks_json(jwks.to_string().as_bytes()).unwrap();
+            Keys {
+                rsa,
+                ec,
+                ec384,
+                ed,
+                set,
+            }
+        })
+    }
+
+    fn settings(scopes: &[&str]) -> JwtSettings {
+        JwtSettings {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            required_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn claims() -> Value {
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "redox", "iat": NOW - 10, "exp": NOW + 300})
+    }
+
+    fn with(mut value: Value, changes: Value) -> Value {
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                value.as_object_mut().unwrap().remove(k);
+            } else {
+                value[k] = v.clone();
+            }
+        }
+        value
+    }
+
+    fn ed_token(claims: &Value) -> String {
+        token(
+            &json!({"alg": "EdDSA", "kid": "ed-1", "typ": "JWT"}),
+            claims,
+            Signer::Ed(&keys().ed),
+        )
+    }
+
+    fn check_with(token: &str, settings: &JwtSettings) -> Result<VerifiedJwt, JwtError> {
+        let issuers = [TrustedIssuer {
+            kind: IssuerKind::Remote,
+            settings,
+            keys: Some(&keys().set),
+        }];
+        verify_jwt(token, &issuers, now())
+    }
+
+    fn check(token: &str) -> Result<VerifiedJwt, JwtError> {
+        check_with(token, &settings(&[]))
+    }
+
+    #[test]
+    fn tokens_of_every_allowed_key_type_are_accepted() {
+        let k = keys();
+        let c = claims();
+        let tokens = [
+            token(
+                &json!({"alg": "RS256", "kid": "rsa-1"}),
+                &c,
+                Signer::Rsa(&k.rsa, &RSA_PKCS1_SHA256),
+            ),
+            token(
+                &json!({"alg": "PS384", "kid": "rsa-1"}),
+                &c,
+                Signer::Rsa(&k.rsa, &RSA_PSS_SHA384),
+            ),
+            token(
+                &json!({"alg": "ES256", "kid": "ec-1"}),
+                &c,
+                Signer::Ec(&k.ec),
+            ),
+            token(
+                &json!({"alg": "ES384", "kid": "ec384-1"}),
+                &c,
+                Signer::Ec(&k.ec384),
+            ),
+            token(
+                &json!({"alg": "EdDSA", "kid": "ed-1"}),
+                &c,
+                Signer::Ed(&k.ed),
+            ),
+            token(
+                &json!({"alg": "EdDSA", "kid": "ed-pinned"}),
+                &c,
+                Signer::Ed(&k.ed),
+            ),
+        ];
+        for t in tokens {
+            assert_eq!(
+                check(&t),
+                Ok(VerifiedJwt {
+                    issuer: IssuerKind::Remote
+                }),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tampered_token_is_refused() {
+        let t = ed_token(&claims());
+        let forged_claims =
+            URL_SAFE_NO_PAD.encode(with(claims(), json!({"sub": "mallory"})).to_string());
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
+        assert_eq!(check(&forged), Err(JwtError::BadSignature));
+        let no_signature = format!("{}.{}.", parts[0], parts[1]);
+        assert_eq!(check(&no_signature), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn expiry_is_required_and_honoured_with_leeway() {
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"exp": null})))),
+            Err(JwtError::MissingExpiry)
+        );
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"exp": NOW - 61})))),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"exp": NOW - 60})))),
+            Err(JwtError::Expired)
+        );
+        assert!(check(&ed_token(&with(claims(), json!({"exp": NOW - 59})))).is_ok());
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"exp": "tomorrow"})))),
+            Err(JwtError::Malformed("a time claim is not a number"))
+        );
+    }
+
+    #[test]
+    fn not_before_and_issued_at_are_honoured_with_leeway() {
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"nbf": NOW + 61})))),
+            Err(JwtError::NotYetValid)
+        );
+        assert!(check(&ed_token(&with(claims(), json!({"nbf": NOW + 59})))).is_ok());
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"iat": NOW + 61})))),
+            Err(JwtError::IssuedInFuture)
+        );
+        assert!(check(&ed_token(&with(claims(), json!({"iat": NOW + 59})))).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match() {
+        assert_eq!(
+            check(&ed_token(&with(
+                claims(),
+                json!({"iss": "https://evil.example.com/"})
+            ))),
+            Err(JwtError::UntrustedIssuer)
+        );
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"iss": null})))),
+            Err(JwtError::UntrustedIssuer)
+        );
+        assert_eq!(
+            check(&ed_token(&with(
+                claims(),
+                json!({"aud": "https://other.example.com"})
+            ))),
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            check(&ed_token(&with(claims(), json!({"aud": null})))),
+            Err(JwtError::WrongAudience)
+        );
+        assert!(check(&ed_token(&with(claims(), json!({"aud": ["x", AUDIENCE]})))).is_ok());
+        // Cognito access tokens: no aud, and client_id names the app client.
+        let cognito = json!({"aud": null, "client_id": AUDIENCE});
+        assert!(check(&ed_token(&with(claims(), cognito))).is_ok());
+        let other_client = json!({"aud": null, "client_id": "someone-else"});
+        assert_eq!(
+            check(&ed_token(&with(claims(), other_client))),
+            Err(JwtError::WrongAudience)
+        );
+        // With an aud present, client_id does not count.
+        let both = json!({"aud": "other", "client_id": AUDIENCE});
+        assert_eq!(
+            check(&ed_token(&with(claims(), both))),
+            Err(JwtError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn required_scopes_are_read_from_scope_or_scp() {
+        let need = settings(&["redox.push"]);
+        let t = |extra: Value| ed_token(&with(claims(), extra));
+        assert_eq!(
+            check_with(&t(json!({})), &need),
+            Err(JwtError::MissingScope)
+        );
+        assert_eq!(
+            check_with(&t(json!({"scope": "redox.pushes other"})), &need),
+            Err(JwtError::MissingScope)
+        );
+        assert!(check_with(&t(json!({"scope": "openid redox.push"})), &need).is_ok());
+        assert!(check_with(&t(json!({"scp": ["redox.push"]})), &need).is_ok());
+        assert!(check_with(&t(json!({"scp": "a redox.push"})), &need).is_ok());
+        let both = settings(&["a", "b"]);
+        assert_eq!(
+            check_with(&t(json!({"scope": "a"})), &both),
+            Err(JwtError::MissingScope)
+        );
+        assert!(check_with(&t(json!({"scope": "b a"})), &both).is_ok());
+    }
+
+    #[test]
+    fn unsigned_and_hmac_tokens_are_refused() {
+        let c = claims();
+        for alg in ["none", "None", "NONE"] {
+            let t = token(&json!({"alg": alg, "kid": "ed-1"}), &c, Signer::Unsigned);
+            assert_eq!(check(&t), Err(JwtError::AlgNone), "{alg}");
+        }
+        // The classic confusion attack: HS256 keyed with the public key.
+        let public = keys().ed.public_key().as_ref().to_vec();
+        let t = token(
+            &json!({"alg": "HS256", "kid": "ed-1"}),
+            &c,
+            Signer::Hmac(&public),
+        );
+        assert_eq!(check(&t), Err(JwtError::HmacAlgorithm("HS256".into())));
+        let t = token(
+            &json!({"alg": "ES512", "kid": "ec-1"}),
+            &c,
+            Signer::Ec(&keys().ec),
+        );
+        assert_eq!(
+            check(&t),
+            Err(JwtError::AlgorithmNotAllowed("ES512".into()))
+        );
+        let t = token(&json!({"kid": "ec-1"}), &c, Signer::Ec(&keys().ec));
+        assert!(matches!(check(&t), Err(JwtError::Malformed(_))));
+    }
+
+    #[test]
+    fn an_algorithm_that_does_not_fit_the_key_is_refused() {
+        let k = keys();
+        let c = claims();
+        let cases = [
+            // RS256 claimed, the kid names an EC key.
+            token(
+                &json!({"alg": "RS256", "kid": "ec-1"}),
+                &c,
+                Signer::Rsa(&k.rsa, &RSA_PKCS1_SHA256),
+            ),
+            token(
+                &json!({"alg": "ES256", "kid": "rsa-1"}),
+                &c,
+                Signer::Ec(&k.ec),
+            ),
+            token(
+                &json!({"alg": "ES384", "kid": "ec-1"}),
+                &c,
+                Signer::Ec(&k.ec384),
+            ),
+            token(
+                &json!({"alg": "ES256", "kid": "ed-1"}),
+                &c,
+                Signer::Ec(&k.ec),
+            ),
+            token(
+                &json!({"alg": "EdDSA", "kid": "rsa-1"}),
+                &c,
+                Signer::Ed(&k.ed),
+            ),
+        ];
+        for t in cases {
+            assert!(
+                matches!(check(&t), Err(JwtError::AlgorithmKeyMismatch { .. })),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_that_carry_or_point_to_a_key_are_refused() {
+        let c = claims();
+        for (name, value) in [
+            ("jku", json!("https://evil.example.com/jwks.json")),
+            ("x5u", json!("https://evil.example.com/cert.pem")),
+            ("jwk", json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"})),
+            ("x5c", json!(["MIIB"])),
+        ] {
+            let mut header = json!({"alg": "EdDSA", "kid": "ed-1"});
+            header[name] = value;
+            let t = token(&header, &c, Signer::Ed(&keys().ed));
+            assert_eq!(check(&t), Err(JwtError::KeyInHeader(name)), "{name}");
+        }
+        let t = token(
+            &json!({"alg": "EdDSA", "kid": "ed-1", "crit": ["exp"]}),
+            &c,
+            Signer::Ed(&keys().ed),
+        );
+        assert_eq!(check(&t), Err(JwtError::CriticalHeader));
+    }
+
+    #[test]
+    fn unknown_and_missing_key_ids_are_told_apart() {
+        let c = claims();
+        let t = token(
+            &json!({"alg": "EdDSA", "kid": "rotated-2"}),
+            &c,
+            Signer::Ed(&keys().ed),
+        );
+        assert_eq!(
+            check(&t),
+            Err(JwtError::UnknownKeyId {
+                issuer: IssuerKind::Remote,
+                kid: "rotated-2".into()
+            })
+        );
+        let t = token(&json!({"alg": "EdDSA"}), &c, Signer::Ed(&keys().ed));
+        assert_eq!(check(&t), Err(JwtError::MissingKeyId));
+        let issuers = [TrustedIssuer {
+            kind: IssuerKind::Remote,
+            settings: &settings(&[]),
+            keys: None,
+        }];
+        assert_eq!(
+            verify_jwt(&ed_token(&c), &issuers, now()),
+            Err(JwtError::KeysUnavailable)
+        );
+    }
+
+    #[test]
+    fn oversized_and_malformed_tokens_are_refused_unread() {
+        let big = ed_token(&with(claims(), json!({"pad": "x".repeat(MAX_TOKEN_BYTES)})));
+        assert_eq!(check(&big), Err(JwtError::TooLarge(big.len())));
+        for bad in [
+            "", "abc", "a.b", "a.b.c.d", ".b.c", "a..c", "a+b.c.d", "a.b.c=", "x y.z.w",
+        ] {
+            assert_eq!(check(bad), Err(JwtError::NotAJwt), "{bad:?}");
+        }
+        let not_json = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode("nope"),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        assert!(matches!(check(&not_json), Err(JwtError::Malformed(_))));
+        let array = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode("[]"),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        assert!(matches!(check(&array), Err(JwtError::Malformed(_))));
+    }
+
+    #[test]
+    fn values_from_tokens_are_logged_short_and_printable() {
+        let c = claims();
+        let kid = format!("evil\nkid{}", "k".repeat(100));
+        let t = token(
+            &json!({"alg": "EdDSA", "kid": kid}),
+            &c,
+            Signer::Ed(&keys().ed),
+        );
+        let error = check(&t).unwrap_err().to_string();
+        assert!(!error.contains('\n'));
+        assert!(error.len() < 120, "{error}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bearer value, and any one-byte change to a good token, is
+        /// answered with a refusal, never a panic or an acceptance.
+        #[test]
+        fn no_input_panics_and_no_mutation_is_accepted(
+            junk in "[ -~]{0,200}",
+            position in 0usize..10_000,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let _ = check(&junk);
+            let good = ed_token(&claims());
+            let mut bytes = good.clone().into_bytes();
+            let at = position % bytes.len();
+            proptest::prop_assume!(bytes[at] != byte);
+            bytes[at] = byte;
+            if let Ok(mutated) = String::from_utf8(bytes) {
+                // Base64url's last character can carry unused bits; a change
+                // there may decode to the same signature.
+                let same = URL_SAFE_NO_PAD.decode(mutated.rsplit('.').next().unwrap_or(""))
+                    .ok()
+                    == URL_SAFE_NO_PAD.decode(good.rsplit('.').next().unwrap_or("")).ok()
+                    && mutated.rsplit_once('.').map(|(m, _)| m) == good.rsplit_once('.').map(|(m, _)| m);
+                if !same {
+                    proptest::prop_assert!(check(&mutated).is_err(), "{mutated}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_issuer_picks_the_key_set() {
+        let builtin_settings = JwtSettings {
+            issuer: "https://redox.example.com".into(),
+            audiences: vec!["https://redox.example.com".into()],
+            required_scopes: vec![],
+        };
+        let remote = settings(&[]);
+        let empty = KeySet::default();
+        let issuers = [
+            TrustedIssuer {
+                kind: IssuerKind::Remote,
+                settings: &remote,
+                keys: Some(&empty),
+            },
+            TrustedIssuer {
+                kind: IssuerKind::BuiltIn,
+                settings: &builtin_settings,
+                keys: Some(&keys().set),
+            },
+        ];
+        let t = ed_token(&with(
+            claims(),
+            json!({"iss": "https://redox.example.com", "aud": "https://redox.example.com"}),
+        ));
+        assert_eq!(
+            verify_jwt(&t, &issuers, now()),
+            Ok(VerifiedJwt {
+                issuer: IssuerKind::BuiltIn
+            })
+        );
+        assert!(matches!(
+            verify_jwt(&ed_token(&claims()), &issuers, now()),
+            Err(JwtError::UnknownKeyId {
+                issuer: IssuerKind::Remote,
+                ..
+            })
+        ));
+    }
+}

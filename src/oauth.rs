@@ -1,0 +1,634 @@
+//! The built-in OAuth 2.0 issuer, so a team needs no identity provider:
+//! a client-credentials token endpoint (RFC 6749 section 4.4) at
+//! `<base URL>/oauth2/token`, and its public keys at
+//! `<base URL>/.well-known/jwks.json`.
+//!
+//! Clients authenticate with HTTP Basic or with `client_id` and
+//! `client_secret` form fields (RFC 6749 2.3.1); secrets are compared as
+//! fixed-length digests over every configured client, without early exit.
+//! Tokens are short-lived JWTs signed with the first signing key of the auth
+//! material; the `jwt` method accepts them with no further set-up. Every
+//! refusal is an [`OAuthError`] that [`crate::destination`] turns into the
+//! RFC 6749 5.2 answer. Pure: the material and the clock come in.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::inbound::{InboundRequest, form_decode, query_pairs};
+use crate::jwt_trust::BuiltinIssuer;
+use crate::material::{IssuerMaterial, TokenDigest};
+
+pub const TOKEN_PATH: &str = "/oauth2/token";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// Token requests are a few form fields; anything larger is refused unread.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+/// The realm of the `WWW-Authenticate: Basic` challenge.
+pub const REALM: &str = "redox-destination";
+
+/// Padding is optional in the Basic credentials some clients send.
+const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The two endpoints of the built-in issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Jwks,
+}
+
+/// Which endpoint a request is for, if any: the path alone, or behind the
+/// base URL's path (an API Gateway stage).
+pub fn endpoint(request: &InboundRequest, issuer: &BuiltinIssuer) -> Option<Endpoint> {
+    let path = request.raw_path.as_str();
+    let relative = if issuer.base_path.is_empty() {
+        path
+    } else {
+        path.strip_prefix(issuer.base_path.as_str())
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path)
+    };
+    match relative {
+        TOKEN_PATH => Some(Endpoint::Token),
+        JWKS_PATH => Some(Endpoint::Jwks),
+        _ => None,
+    }
+}
+
+/// Every reason a token request is refused (RFC 6749 5.2). The `Display`
+/// text is for the log; clients get [`OAuthError::description`].
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    #[error("method not allowed (the endpoint takes {0})")]
+    MethodNotAllowed(&'static str),
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    #[error("invalid_client: {0}")]
+    InvalidClient(&'static str),
+    #[error("invalid_client: unknown client or wrong secret")]
+    ClientMismatch,
+    #[error("unsupported_grant_type: only client_credentials is issued")]
+    UnsupportedGrantType,
+    #[error("invalid_scope: a scope was requested; tokens here carry none")]
+    InvalidScope,
+    #[error("the auth material has no oauth_signing_keys")]
+    NoSigningKey,
+    #[error("signing the token failed")]
+    SigningFailed,
+}
+
+impl OAuthError {
+    /// The RFC 6749 `error` code (or ours, for our own outages).
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            OAuthError::MethodNotAllowed(_) | OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => "invalid_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidScope => "invalid_scope",
+            OAuthError::NoSigningKey | OAuthError::SigningFailed => "auth_unavailable",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            OAuthError::MethodNotAllowed(_) => 405,
+            // RFC 6749 5.2: 401 with a WWW-Authenticate challenge.
+            OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => 401,
+            OAuthError::NoSigningKey | OAuthError::SigningFailed => 503,
+            _ => 400,
+        }
+    }
+
+    /// The `error_description` sent to the client: why the request is
+    /// malformed, but never which part of a client credential was wrong.
+    pub fn description(&self) -> &'static str {
+        match self {
+            OAuthError::MethodNotAllowed("GET") => "Use GET.",
+            OAuthError::MethodNotAllowed(_) => "Use POST.",
+            OAuthError::InvalidRequest(why) => why,
+            OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => {
+                "Client authentication failed."
+            }
+            OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
+            OAuthError::InvalidScope => {
+                "Tokens from this endpoint carry no scope; leave the scope empty."
+            }
+            OAuthError::NoSigningKey | OAuthError::SigningFailed => {
+                "No token could be issued; retry later."
+            }
+        }
+    }
+}
+
+/// A token the endpoint issued.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub client_id: String,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("expires_in", &self.expires_in)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedToken {
+    /// The RFC 6749 5.1 answer body.
+    pub fn response_body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        })
+    }
+}
+
+/// The JWKS document of the built-in issuer: every signing key's public half.
+pub fn jwks_document(material: &IssuerMaterial) -> serde_json::Value {
+    let keys: Vec<&serde_json::Value> = material
+        .signing_keys()
+        .iter()
+        .map(|key| &key.public_jwk)
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
+/// `true` when `client_id` and `client_secret` match one configured client.
+/// Every client is compared, as digests, in constant time.
+pub fn client_matches(material: &IssuerMaterial, client_id: &str, client_secret: &str) -> bool {
+    let id = TokenDigest::of(client_id.as_bytes());
+    let secret = TokenDigest::of(client_secret.as_bytes());
+    let mut matched = Choice::from(0);
+    for client in material.clients() {
+        matched |= client.id_digest.0.ct_eq(&id.0) & client.secret_digest.0.ct_eq(&secret.0);
+    }
+    bool::from(matched)
+}
+
+/// Client credentials as presented.
+struct PresentedClient {
+    /// Candidate (id, secret) readings: Basic credentials are meant to be
+    /// form-encoded (RFC 6749 2.3.1) but many clients send them raw.
+    readings: Vec<(String, String)>,
+}
+
+fn basic_credentials(value: &str) -> Result<PresentedClient, OAuthError> {
+    let decoded = BASIC_BASE64
+        .decode(value.trim())
+        .map_err(|_| OAuthError::InvalidRequest("the Basic credentials are not base64"))?;
+    let text = String::from_utf8(decoded)
+        .map_err(|_| OAuthError::InvalidRequest("the Basic credentials are not UTF-8"))?;
+    let (id, secret) = text.split_once(':').ok_or(OAuthError::InvalidRequest(
+        "the Basic credentials have no ':'",
+    ))?;
+    let mut readings = vec![(id.to_owned(), secret.to_owned())];
+    let form = (form_decode(id), form_decode(secret));
+    if form != readings[0] {
+        readings.push(form);
+    }
+    Ok(PresentedClient { readings })
+}
+
+fn form_parameters(request: &InboundRequest) -> Result<Vec<(String, String)>, OAuthError> {
+    let media_type = request
+        .header_values("content-type")
+        .next()
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
+    if !media_type.is_some_and(|t| t.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+        return Err(OAuthError::InvalidRequest(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    if request.body.len() > MAX_FORM_BYTES {
+        return Err(OAuthError::InvalidRequest("The body is too large."));
+    }
+    let body = std::str::from_utf8(&request.body)
+        .map_err(|_| OAuthError::InvalidRequest("The body is not UTF-8."))?;
+    let pairs = query_pairs(body);
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        // RFC 6749 3.2: parameters must not be included more than once.
+        if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+            return Err(OAuthError::InvalidRequest("A parameter is repeated."));
+        }
+    }
+    Ok(pairs)
+}
+
+fn parameter<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The client a token request authenticates as: by Basic, or by form fields.
+fn presented_client(
+    request: &InboundRequest,
+    pairs: &[(String, String)],
+) -> Result<PresentedClient, OAuthError> {
+    let authorization = request
+        .single_header("authorization")
+        .map_err(|_| OAuthError::InvalidRequest("The authorization header is repeated."))?;
+    let form_id = parameter(pairs, "client_id");
+    let form_secret = parameter(pairs, "client_secret");
+    match authorization {
+        Some(value) => {
+            let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(OAuthError::InvalidClient(
+                    "the authorization scheme is not Basic",
+                ));
+            }
+            let client = basic_credentials(credentials)?;
+            // RFC 6749 2.3 asks clients for one method per request; some send
+            // the same credentials both ways, which is accepted only when
+            // the two agree.
+            let agrees = client.readings.iter().any(|(id, secret)| {
+                form_id.is_none_or(|form_id| form_id == id)
+                    && form_secret.is_none_or(|form_secret| form_secret == secret)
+            });
+            if !agrees {
+                return Err(OAuthError::InvalidRequest(
+                    "The body's client credentials differ from the Basic credentials.",
+                ));
+            }
+            Ok(client)
+        }
+        None => match (form_id, form_secret) {
+            (Some(id), Some(secret)) => Ok(PresentedClient {
+                readings: vec![(id.to_owned(), secret.to_owned())],
+            }),
+            _ => Err(OAuthError::InvalidClient(
+                "no client credentials were presented",
+            )),
+        },
+    }
+}
+
+/// Answers a token request: checks it, authenticates the client, and signs
+/// a token valid for the issuer's token lifetime from `now`.
+pub fn issue_token(
+    request: &InboundRequest,
+    issuer: &BuiltinIssuer,
+    material: &IssuerMaterial,
+    now: SystemTime,
+) -> Result<IssuedToken, OAuthError> {
+    if request.method != "POST" {
+        return Err(OAuthError::MethodNotAllowed("POST"));
+    }
+    let pairs = form_parameters(request)?;
+    let grant_type = parameter(&pairs, "grant_type")
+        .ok_or(OAuthError::InvalidRequest("grant_type is missing."))?;
+    let client = presented_client(request, &pairs)?;
+    let mut matched = false;
+    for (id, secret) in &client.readings {
+        matched |= client_matches(material, id, secret);
+    }
+    if !matched {
+        return Err(OAuthError::ClientMismatch);
+    }
+    let client_id = client.readings[0].0.clone();
+    if grant_type != "client_credentials" {
+        return Err(OAuthError::UnsupportedGrantType);
+    }
+    if parameter(&pairs, "scope").is_some_and(|scope| !scope.trim().is_empty()) {
+        return Err(OAuthError::InvalidScope);
+    }
+    sign_token(issuer, material, &client_id, now)
+}
+
+/// Signs an access token for `client_id` (RFC 9068 shape).
+pub fn sign_token(
+    issuer: &BuiltinIssuer,
+    material: &IssuerMaterial,
+    client_id: &str,
+    now: SystemTime,
+) -> Result<IssuedToken, OAuthError> {
+    let key = material
+        .signing_keys()
+        .first()
+        .ok_or(OAuthError::NoSigningKey)?;
+    let issued_at = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let lifetime = issuer.token_lifetime.as_secs();
+    let mut jti = [0u8; 16];
+    getrandom::fill(&mut jti).map_err(|_| OAuthError::SigningFailed)?;
+    let claims = serde_json::json!({
+        "iss": issuer.settings.issuer,
+        "aud": issuer.settings.issuer,
+        "sub": client_id,
+        "client_id": client_id,
+        "iat": issued_at,
+        "exp": issued_at + lifetime,
+        "jti": URL_SAFE_NO_PAD.encode(jti),
+    });
+    let mut header = jsonwebtoken::Header::new(key.algorithm);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("at+jwt".into());
+    let access_token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
+        .map_err(|_| OAuthError::SigningFailed)?;
+    Ok(IssuedToken {
+        access_token,
+        expires_in: lifetime,
+        client_id: client_id.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use base64::engine::general_purpose::STANDARD;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::auth::jwt::{JwtError, TrustedIssuer, verify_jwt};
+    use crate::inbound::{FrontDoor, Origin};
+    use crate::jwk::test_keys;
+    use crate::jwt_trust::IssuerKind;
+
+    const BASE: &str = "https://abc.lambda-url.us-east-1.on.aws";
+    const SECRET: &str = "s3cret+with/odd=chars";
+
+    fn issuer() -> BuiltinIssuer {
+        BuiltinIssuer::new(BASE, Duration::from_secs(300))
+    }
+
+    fn material() -> IssuerMaterial {
+        let mut material = IssuerMaterial::default();
+        material.add_client("other", "another-long-secret").unwrap();
+        material.add_client("redox", SECRET).unwrap();
+        material
+            .add_signing_key("k1", &test_keys::ed25519_pem())
+            .unwrap();
+        material
+            .add_signing_key("k0", &test_keys::p256_pem())
+            .unwrap();
+        material
+    }
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    fn token_request(headers: &[(&str, &str)], body: &str) -> InboundRequest {
+        let mut all = vec![(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        InboundRequest {
+            method: "POST".into(),
+            raw_path: TOKEN_PATH.into(),
+            raw_query: String::new(),
+            headers: all,
+            body: Bytes::from(body.to_owned()),
+            origin: Origin::new(FrontDoor::LocalServer),
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    fn issue(request: &InboundRequest) -> Result<IssuedToken, OAuthError> {
+        issue_token(request, &issuer(), &material(), now())
+    }
+
+    #[test]
+    fn basic_and_form_credentials_both_get_a_token_the_jwt_method_accepts() {
+        let m = material();
+        let encoded_secret = "s3cret%2Bwith%2Fodd%3Dchars";
+        let requests = [
+            token_request(
+                &[("authorization", &basic("redox", SECRET))],
+                "grant_type=client_credentials",
+            ),
+            // RFC 6749 2.3.1: Basic credentials form-encoded first.
+            token_request(
+                &[("authorization", &basic("redox", encoded_secret))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[],
+                &format!(
+                    "grant_type=client_credentials&client_id=redox&client_secret={encoded_secret}"
+                ),
+            ),
+            token_request(
+                &[("authorization", &basic("redox", SECRET))],
+                "grant_type=client_credentials&client_id=redox&scope=",
+            ),
+            // The same credentials both ways (some clients do).
+            token_request(
+                &[("authorization", &basic("redox", SECRET))],
+                &format!(
+                    "grant_type=client_credentials&client_id=redox&client_secret={encoded_secret}"
+                ),
+            ),
+        ];
+        for request in &requests {
+            let issued = issue_token(request, &issuer(), &m, now()).unwrap();
+            assert_eq!(issued.expires_in, 300);
+            assert_eq!(issued.client_id, "redox");
+            let body = issued.response_body();
+            assert_eq!(body["token_type"], "Bearer");
+            let keys = m.verification_keys();
+            let trusted = [TrustedIssuer {
+                kind: IssuerKind::BuiltIn,
+                settings: &issuer().settings,
+                keys: Some(keys),
+            }];
+            assert!(verify_jwt(&issued.access_token, &trusted, now()).is_ok());
+            // Short-lived: refused once its lifetime (plus leeway) is over.
+            assert_eq!(
+                verify_jwt(
+                    &issued.access_token,
+                    &trusted,
+                    now() + Duration::from_secs(361)
+                ),
+                Err(JwtError::Expired)
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_key_signs_and_every_key_is_published() {
+        let issued = issue(&token_request(
+            &[("authorization", &basic("redox", SECRET))],
+            "grant_type=client_credentials",
+        ))
+        .unwrap();
+        let header = jsonwebtoken::decode_header(&issued.access_token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+        let jwks = jwks_document(&material());
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, ["k1", "k0"]);
+        assert!(!jwks.to_string().contains("\"d\""), "no private part");
+    }
+
+    #[test]
+    fn client_authentication_failures_are_invalid_client() {
+        for request in [
+            token_request(
+                &[("authorization", &basic("redox", "wrong-secret"))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[("authorization", &basic("nobody", SECRET))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[("authorization", &basic("other", SECRET))],
+                "grant_type=client_credentials",
+            ),
+            token_request(&[], "grant_type=client_credentials"),
+            token_request(&[], "grant_type=client_credentials&client_id=redox"),
+            token_request(
+                &[("authorization", "Bearer x")],
+                "grant_type=client_credentials",
+            ),
+        ] {
+            let error = issue(&request).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    OAuthError::InvalidClient(_) | OAuthError::ClientMismatch
+                ),
+                "{error}"
+            );
+            assert_eq!(error.status(), 401);
+            assert_eq!(error.description(), "Client authentication failed.");
+        }
+    }
+
+    #[test]
+    fn malformed_requests_are_invalid_request() {
+        let auth = basic("redox", SECRET);
+        let cases = [
+            token_request(&[("authorization", &auth)], "client_id=redox"),
+            token_request(
+                &[("authorization", &auth)],
+                "grant_type=client_credentials&grant_type=client_credentials",
+            ),
+            token_request(
+                &[("authorization", &auth)],
+                "grant_type=client_credentials&client_secret=another-long-secret",
+            ),
+            token_request(
+                &[("authorization", &auth)],
+                "grant_type=client_credentials&client_id=someone",
+            ),
+            token_request(
+                &[("authorization", "Basic !!!")],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[("authorization", &auth), ("authorization", &auth)],
+                "grant_type=client_credentials",
+            ),
+            token_request(&[("authorization", &auth)], &"x".repeat(MAX_FORM_BYTES + 1)),
+        ];
+        for request in cases {
+            let error = issue(&request).unwrap_err();
+            assert!(matches!(error, OAuthError::InvalidRequest(_)), "{error}");
+            assert_eq!(
+                (error.status(), error.error_code()),
+                (400, "invalid_request")
+            );
+        }
+        let mut json = token_request(&[("authorization", &auth)], "grant_type=client_credentials");
+        json.headers[0].1 = "application/json".into();
+        assert!(matches!(issue(&json), Err(OAuthError::InvalidRequest(_))));
+        let mut get = json.clone();
+        get.method = "GET".into();
+        assert_eq!(issue(&get).unwrap_err().status(), 405);
+    }
+
+    #[test]
+    fn other_grant_types_and_scopes_are_refused() {
+        let auth = basic("redox", SECRET);
+        let error = issue(&token_request(
+            &[("authorization", &auth)],
+            "grant_type=password",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (error.status(), error.error_code()),
+            (400, "unsupported_grant_type")
+        );
+        let error = issue(&token_request(
+            &[("authorization", &auth)],
+            "grant_type=client_credentials&scope=system%2F*.read",
+        ))
+        .unwrap_err();
+        assert_eq!((error.status(), error.error_code()), (400, "invalid_scope"));
+    }
+
+    #[test]
+    fn without_a_signing_key_no_token_is_issued() {
+        let mut m = IssuerMaterial::default();
+        m.add_client("redox", SECRET).unwrap();
+        let request = token_request(
+            &[("authorization", &basic("redox", SECRET))],
+            "grant_type=client_credentials",
+        );
+        let error = issue_token(&request, &issuer(), &m, now()).unwrap_err();
+        assert_eq!(
+            (error, 503),
+            (OAuthError::NoSigningKey, OAuthError::NoSigningKey.status())
+        );
+    }
+
+    #[test]
+    fn endpoints_are_found_at_the_root_and_behind_a_stage() {
+        let mut request = token_request(&[], "");
+        assert_eq!(endpoint(&request, &issuer()), Some(Endpoint::Token));
+        request.raw_path = JWKS_PATH.into();
+        assert_eq!(endpoint(&request, &issuer()), Some(Endpoint::Jwks));
+        request.raw_path = "/".into();
+        assert_eq!(endpoint(&request, &issuer()), None);
+        request.raw_path = "/oauth2/token/".into();
+        assert_eq!(endpoint(&request, &issuer()), None);
+        let staged = BuiltinIssuer::new(
+            "https://x.execute-api.us-east-1.amazonaws.com/prod",
+            Duration::ZERO,
+        );
+        request.raw_path = "/prod/oauth2/token".into();
+        assert_eq!(endpoint(&request, &staged), Some(Endpoint::Token));
+        request.raw_path = "/oauth2/token".into();
+        assert_eq!(endpoint(&request, &staged), Some(Endpoint::Token));
+        request.raw_path = "/production/oauth2/token".into();
+        assert_eq!(endpoint(&request, &staged), None);
+    }
+
+    #[test]
+    fn issued_tokens_never_show_in_debug_output() {
+        let issued = issue(&token_request(
+            &[("authorization", &basic("redox", SECRET))],
+            "grant_type=client_credentials",
+        ))
+        .unwrap();
+        assert!(!format!("{issued:?}").contains(&issued.access_token));
+    }
+}
