@@ -45,7 +45,7 @@ template-lint: venv
 build-release:
 	$(CARGO) build --release
 
-## bench: criterion benchmarks (request path, SigV4 verification)
+## bench: criterion benchmarks (request path, SigV4 verification, JWT validation)
 bench:
 	$(CARGO) bench
 
