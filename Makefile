@@ -18,7 +18,9 @@ run:
 
 ## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests
 test: venv lint build-release
-	$(CARGO) test --all-targets
+	# Each benchmark runs once, as a smoke test; then every test.
+	$(CARGO) test --benches
+	$(CARGO) test --lib --bins --tests
 
 ## venv: the Python virtual environment with the pinned emulator and linters
 venv: $(VENV_STAMP)
