@@ -421,6 +421,18 @@ mod tests {
             .collect()
     }
 
+    /// `base` with `name` set to `value` is refused, naming `name`.
+    fn assert_refused_naming(base: &[(&str, &str)], name: &str, value: &str) {
+        let mut pairs = base.to_vec();
+        pairs.retain(|(n, _)| *n != name);
+        pairs.push((name, value));
+        assert_eq!(
+            Config::from_vars(&vars(&pairs)).unwrap_err().variable,
+            name,
+            "{value}"
+        );
+    }
+
     #[test]
     fn defaults_match_the_specification() {
         let config = Config::from_vars(&vars(&[])).unwrap();
@@ -505,15 +517,9 @@ mod tests {
             ("REDOX_JWT_JWKS_REFETCH_SECS", "0"),
             ("REDOX_JWT_JWKS_TTL_SECS", "5"),
         ] {
-            let mut pairs = remote.to_vec();
-            pairs.push(("REDOX_JWT_JWKS_URL", "https://idp.example.com/jwks.json"));
-            pairs.retain(|(n, _)| *n != name);
-            pairs.push((name, value));
-            assert_eq!(
-                Config::from_vars(&vars(&pairs)).unwrap_err().variable,
-                name,
-                "{value}"
-            );
+            let mut base = remote.to_vec();
+            base.push(("REDOX_JWT_JWKS_URL", "https://idp.example.com/jwks.json"));
+            assert_refused_naming(&base, name, value);
         }
         for (name, value) in [
             ("REDOX_OAUTH_ISSUER", "http://redox.example.com"),
@@ -521,13 +527,10 @@ mod tests {
             ("REDOX_OAUTH_TOKEN_TTL_SECS", "5"),
             ("REDOX_JWT_REQUIRED_SCOPE", "redox.push"),
         ] {
-            let mut pairs = vec![("REDOX_OAUTH_ISSUER", "https://redox.example.com")];
-            pairs.retain(|(n, _)| *n != name);
-            pairs.push((name, value));
-            assert_eq!(
-                Config::from_vars(&vars(&pairs)).unwrap_err().variable,
+            assert_refused_naming(
+                &[("REDOX_OAUTH_ISSUER", "https://redox.example.com")],
                 name,
-                "{value}"
+                value,
             );
         }
         let error = Config::from_vars(&vars(&[

@@ -434,22 +434,11 @@ fn curl(port: u16, path: &str, args: &[&str]) -> Curl {
         "curl failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8(output.stdout).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    let answer = support::parse_answer(&output.stdout);
     Curl {
-        status,
-        headers,
-        body: serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")),
+        status: answer.status,
+        body: answer.json(),
+        headers: answer.headers,
     }
 }
 

@@ -202,7 +202,8 @@ pub fn http_request(
     parse_answer(&raw)
 }
 
-fn parse_answer(raw: &[u8]) -> HttpAnswer {
+/// Parses a raw HTTP/1.1 answer (as `curl -i` prints it, too).
+pub fn parse_answer(raw: &[u8]) -> HttpAnswer {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
