@@ -158,12 +158,12 @@ impl Destination {
     pub async fn handle(&self, request: InboundRequest, now: SystemTime) -> HttpResponse {
         let started = Instant::now();
         let mut record = RequestRecord::default();
-        let result = self.decide(request, now, &mut record).await;
-        log_request(&record, &result, started.elapsed());
-        match result {
-            Ok(response) => response,
-            Err(refusal) => refusal.response(),
-        }
+        let (response, refusal) = match self.decide(request, now, &mut record).await {
+            Ok(response) => (response, None),
+            Err(refusal) => (refusal.response(), Some(refusal)),
+        };
+        log_request(&record, &response, refusal.as_ref(), started.elapsed());
+        response
     }
 
     async fn decide(
@@ -386,7 +386,13 @@ impl Destination {
     }
 }
 
-fn log_request(record: &RequestRecord, result: &Result<HttpResponse, Refusal>, elapsed: Duration) {
+fn log_request(
+    record: &RequestRecord,
+    response: &HttpResponse,
+    refusal: Option<&Refusal>,
+    elapsed: Duration,
+) {
+    let status = response.status;
     let latency_us = elapsed.as_micros() as u64;
     let auth = record.auth_method.map(AuthMethod::as_str);
     let log_id = record.redox_log_id.as_deref();
@@ -396,15 +402,15 @@ fn log_request(record: &RequestRecord, result: &Result<HttpResponse, Refusal>, e
         (None, true) => "handshake",
         (None, false) => "push",
     };
-    match result {
-        Ok(response) => tracing::info!(
+    match refusal {
+        None => tracing::info!(
             outcome = match kind {
                 "token" => "token_issued",
                 "jwks" => "jwks_served",
                 "handshake" => "verified",
                 _ => "queued",
             },
-            status = response.status,
+            status,
             kind,
             auth_method = auth,
             redox_log_id = log_id,
@@ -414,8 +420,7 @@ fn log_request(record: &RequestRecord, result: &Result<HttpResponse, Refusal>, e
             latency_us,
             "request handled"
         ),
-        Err(refusal) => {
-            let status = refusal.response().status;
+        Some(refusal) => {
             let reason = refusal.to_string();
             macro_rules! refused {
                 ($level:ident) => {

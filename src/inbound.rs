@@ -123,34 +123,36 @@ pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
 /// Decodes `application/x-www-form-urlencoded` text, never failing: invalid
 /// escapes and invalid UTF-8 are kept (the latter replaced) rather than refused.
 pub fn form_decode(input: &str) -> String {
+    String::from_utf8_lossy(&form_decode_bytes(input)).into_owned()
+}
+
+/// Percent-decodes to bytes (`+` is a space); a `%` not followed by two hex
+/// digits is kept as it is. Bytes, not text, so `%FF` and `%FE` stay apart.
+pub fn form_decode_bytes(input: &str) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
+        let escape = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&hi), Some(&lo)) => hex_value(hi).zip(hex_value(lo)),
+            _ => None,
+        };
+        match (escape, bytes[i]) {
+            (Some((hi, lo)), _) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (None, b'+') => {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b => {
+            (None, b) => {
                 out.push(b);
                 i += 1;
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -165,13 +167,19 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Percent-encodes everything but RFC 3986 unreserved characters, as AWS
 /// SigV4 and the REST API query rebuild both require.
 pub fn percent_encode_unreserved(input: &str, out: &mut String) {
-    for &b in input.as_bytes() {
+    percent_encode_unreserved_bytes(input.as_bytes(), out);
+}
+
+/// [`percent_encode_unreserved`] for bytes that need not be UTF-8.
+pub fn percent_encode_unreserved_bytes(input: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in input {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
+            out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 0xf)]));
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
 }

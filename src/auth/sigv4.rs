@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::clock::UtcDateTime;
-use crate::inbound::{InboundRequest, query_pairs};
+use crate::inbound::{
+    InboundRequest, form_decode_bytes, percent_encode_unreserved_bytes, query_pairs,
+};
 use crate::material::SigV4Key;
 
 /// The only algorithm accepted, also the authorization scheme name.
@@ -502,7 +504,7 @@ fn canonical_uri(raw_path: &str, out: &mut String) {
         if i > 0 {
             out.push('/');
         }
-        encode_unreserved(segment.as_bytes(), out);
+        percent_encode_unreserved_bytes(segment.as_bytes(), out);
     }
     // RFC 3986 5.2.4: a path ending in "/", "/." or "/.." keeps its slash.
     let ends_in_slash = ["/", "/.", "/.."].iter().any(|end| raw_path.ends_with(end));
@@ -540,55 +542,10 @@ fn canonical_query(raw_query: &str, out: &mut String) {
 }
 
 fn reencode_query_component(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = match (bytes.get(i), bytes.get(i + 1), bytes.get(i + 2)) {
-            (Some(b'%'), Some(&hi), Some(&lo)) => hex_digit(hi).zip(hex_digit(lo)),
-            _ => None,
-        };
-        match (escape, bytes[i]) {
-            (Some((hi, lo)), _) => {
-                decoded.push(hi << 4 | lo);
-                i += 3;
-            }
-            (None, b'+') => {
-                decoded.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
+    let decoded = form_decode_bytes(raw);
     let mut out = String::with_capacity(decoded.len() * 3);
-    encode_unreserved(&decoded, &mut out);
+    percent_encode_unreserved_bytes(&decoded, &mut out);
     out
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-encodes every byte but the RFC 3986 unreserved characters.
-fn encode_unreserved(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
 }
 
 fn string_to_sign(content: &SignedContent<'_>) -> String {
@@ -1764,7 +1721,7 @@ mod tests {
             .iter()
             .map(|(k, v)| {
                 let mut out = format!("{k}=");
-                encode_unreserved(v.as_bytes(), &mut out);
+                percent_encode_unreserved_bytes(v.as_bytes(), &mut out);
                 out
             })
             .collect();
