@@ -7,7 +7,8 @@
 //! [`AuthMaterial`] pushes are checked against, and the [`IssuerMaterial`]
 //! of the built-in OAuth issuer. Sources sit behind the
 //! [`AuthMaterialSource`] trait; [`MaterialCache`] keeps the merged result
-//! for a TTL and re-fetches, rate-limited, when a credential misses. It also
+//! for a TTL, serves it stale while one background fetch refreshes it, and
+//! re-fetches, rate-limited, when a credential misses. It also
 //! carries the [`JwtTrust`] (issuers and their key sets), so the destination
 //! has every trust anchor in one place. Secrets are held as digests or in
 //! types whose `Debug` hides them.
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::jwk::{KeySet, SigningKey};
@@ -454,15 +455,63 @@ struct Cached {
     fetched_at: Instant,
 }
 
-/// Merged material from every source, trusted for `ttl`, re-fetched at most
-/// once per `miss_refetch_interval` when a credential fails against it.
-pub struct MaterialCache {
+/// The outcome of one fetch, shared with every request waiting for it.
+type FetchOutcome = Result<Arc<Material>, MaterialError>;
+
+/// What the cache knows; held under a plain mutex for a few instructions
+/// at a time, never across an await.
+#[derive(Default)]
+struct CacheState {
+    cached: Option<Cached>,
+    /// The fetch in flight, if any: every caller that needs it waits on
+    /// this one fetch instead of starting its own.
+    in_flight: Option<watch::Receiver<Option<FetchOutcome>>>,
+    last_start: Option<Instant>,
+    /// Why the last fetch failed, answered at once while nothing is cached
+    /// and the back-off has not run out.
+    last_error: Option<MaterialError>,
+}
+
+/// The sources and the state a background fetch needs after the request
+/// that started it has been answered.
+struct CacheShared {
     sources: Vec<Box<dyn AuthMaterialSource>>,
+    state: std::sync::Mutex<CacheState>,
+}
+
+impl CacheShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // A poisoned lock only means a panic elsewhere; the state is still
+        // consistent (every update is a single assignment).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn fetch_all(&self) -> Result<Material, MaterialError> {
+        let mut merged = Material::default();
+        for source in &self.sources {
+            merged.merge(source.fetch().await?);
+        }
+        Ok(merged)
+    }
+}
+
+/// Merged material from every source, trusted for `ttl`.
+///
+/// Stale-while-revalidate: a copy past its TTL is served at once while one
+/// background fetch refreshes it, so a slow or failing Secrets Manager never
+/// makes Redox wait when a copy exists. Concurrent callers share a single
+/// in-flight fetch, and a fetch starts at most once per `fetch_interval`
+/// (after a failure too), so a failing source sees about one fetch per
+/// interval whatever the load. Only a request with nothing cached waits for
+/// a fetch, and its caller bounds that wait with the request's deadline; the
+/// fetch itself runs on in a task of its own, so a request that gives up
+/// does not cancel it.
+pub struct MaterialCache {
+    shared: Arc<CacheShared>,
     ttl: Duration,
-    miss_refetch_interval: Duration,
-    cached: RwLock<Option<Cached>>,
-    /// Serialises fetches and remembers when the last one started.
-    last_fetch: Mutex<Option<Instant>>,
+    fetch_interval: Duration,
     /// Whom the `jwt` method trusts; `None` when it is off.
     jwt_trust: Option<JwtTrust>,
 }
@@ -470,17 +519,19 @@ pub struct MaterialCache {
 impl MaterialCache {
     pub fn new(sources: Vec<Box<dyn AuthMaterialSource>>, ttl: Duration) -> Self {
         MaterialCache {
-            sources,
+            shared: Arc::new(CacheShared {
+                sources,
+                state: std::sync::Mutex::new(CacheState::default()),
+            }),
             ttl,
-            miss_refetch_interval: Duration::from_secs(5),
-            cached: RwLock::new(None),
-            last_fetch: Mutex::new(None),
+            fetch_interval: Duration::from_secs(5),
             jwt_trust: None,
         }
     }
 
+    /// Least time between the starts of two fetches (`REDOX_SECRET_REFETCH_SECS`).
     pub fn with_miss_refetch_interval(mut self, interval: Duration) -> Self {
-        self.miss_refetch_interval = interval;
+        self.fetch_interval = interval;
         self
     }
 
@@ -495,56 +546,51 @@ impl MaterialCache {
     }
 
     pub fn describe(&self) -> String {
-        let names: Vec<String> = self.sources.iter().map(|s| s.describe()).collect();
+        let names: Vec<String> = self.shared.sources.iter().map(|s| s.describe()).collect();
         names.join(" + ")
     }
 
-    /// Material for the current request: cached while fresh; refreshed when
-    /// stale, falling back to the stale copy if the sources are unreachable.
+    /// Material for the current request. A fresh copy is returned at once;
+    /// a stale one too, after starting a background refresh if none is
+    /// running and the interval allows. With nothing cached, waits for the
+    /// (shared) fetch, or answers the last failure at once during back-off.
     pub async fn current(&self) -> Result<Arc<Material>, MaterialError> {
-        if let Some(cached) = self.cached.read().await.as_ref()
-            && cached.fetched_at.elapsed() < self.ttl
-        {
-            return Ok(cached.material.clone());
-        }
-        let mut last_fetch = self.last_fetch.lock().await;
-        // Another request may have refreshed while this one waited.
-        if let Some(cached) = self.cached.read().await.as_ref()
-            && cached.fetched_at.elapsed() < self.ttl
-        {
-            return Ok(cached.material.clone());
-        }
-        // A source that just failed is not asked again on every request.
-        if let (Some(cached), Some(at)) = (self.cached.read().await.as_ref(), *last_fetch)
-            && at.elapsed() < self.miss_refetch_interval
-        {
-            return Ok(cached.material.clone());
-        }
-        *last_fetch = Some(Instant::now());
-        match self.fetch_all().await {
-            Ok(material) => Ok(self.store(material).await),
-            Err(error) => {
-                if let Some(cached) = self.cached.read().await.as_ref() {
-                    tracing::warn!(%error, "auth material refresh failed; serving the cached copy");
+        let waiting = {
+            let mut state = self.shared.lock();
+            match &state.cached {
+                Some(cached) if cached.fetched_at.elapsed() < self.ttl => {
                     return Ok(cached.material.clone());
                 }
-                Err(error)
+                Some(cached) => {
+                    let stale = cached.material.clone();
+                    if state.in_flight.is_none() && self.may_start(&state) {
+                        self.start_fetch(&mut state);
+                    }
+                    return Ok(stale);
+                }
+                None => match self.join_or_start(&mut state) {
+                    Some(waiting) => waiting,
+                    None => {
+                        return Err(state.last_error.clone().unwrap_or_else(|| {
+                            MaterialError::Unreachable("auth material not fetched yet".into())
+                        }));
+                    }
+                },
             }
-        }
+        };
+        wait_for(waiting).await
     }
 
-    /// After a credential missed: re-fetch, unless a fetch started less than
-    /// the miss interval ago. `Some` only when new material was fetched.
+    /// After a credential missed: fetch again (or join the fetch already in
+    /// flight) and wait for it, unless a fetch started less than the
+    /// interval ago. `Some` only when new material was fetched.
     pub async fn refresh_after_miss(&self) -> Option<Arc<Material>> {
-        let mut last_fetch = self.last_fetch.lock().await;
-        if let Some(at) = *last_fetch
-            && at.elapsed() < self.miss_refetch_interval
-        {
-            return None;
-        }
-        *last_fetch = Some(Instant::now());
-        match self.fetch_all().await {
-            Ok(material) => Some(self.store(material).await),
+        let waiting = {
+            let mut state = self.shared.lock();
+            self.join_or_start(&mut state)?
+        };
+        match wait_for(waiting).await {
+            Ok(material) => Some(material),
             Err(error) => {
                 tracing::warn!(%error, "auth material re-fetch after a credential miss failed");
                 None
@@ -552,21 +598,73 @@ impl MaterialCache {
         }
     }
 
-    async fn store(&self, material: Material) -> Arc<Material> {
-        let material = Arc::new(material);
-        *self.cached.write().await = Some(Cached {
-            material: material.clone(),
-            fetched_at: Instant::now(),
-        });
-        material
+    fn may_start(&self, state: &CacheState) -> bool {
+        state
+            .last_start
+            .is_none_or(|at| at.elapsed() >= self.fetch_interval)
     }
 
-    async fn fetch_all(&self) -> Result<Material, MaterialError> {
-        let mut merged = Material::default();
-        for source in &self.sources {
-            merged.merge(source.fetch().await?);
+    /// The fetch in flight, or a new one if the interval allows.
+    fn join_or_start(
+        &self,
+        state: &mut CacheState,
+    ) -> Option<watch::Receiver<Option<FetchOutcome>>> {
+        if let Some(in_flight) = &state.in_flight {
+            return Some(in_flight.clone());
         }
-        Ok(merged)
+        if !self.may_start(state) {
+            return None;
+        }
+        Some(self.start_fetch(state))
+    }
+
+    /// Starts a fetch in a task of its own; its outcome is stored in the
+    /// cache and sent to every waiter.
+    fn start_fetch(&self, state: &mut CacheState) -> watch::Receiver<Option<FetchOutcome>> {
+        let (done, waiting) = watch::channel(None);
+        state.in_flight = Some(waiting.clone());
+        state.last_start = Some(Instant::now());
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let outcome = shared.fetch_all().await.map(Arc::new);
+            {
+                let mut state = shared.lock();
+                state.in_flight = None;
+                match &outcome {
+                    Ok(material) => {
+                        state.cached = Some(Cached {
+                            material: material.clone(),
+                            fetched_at: Instant::now(),
+                        });
+                        state.last_error = None;
+                    }
+                    Err(error) => {
+                        if state.cached.is_some() {
+                            tracing::warn!(%error, "auth material refresh failed; serving the cached copy");
+                        }
+                        state.last_error = Some(error.clone());
+                    }
+                }
+            }
+            // Nobody waiting is fine: the outcome is in the cache.
+            let _ = done.send(Some(outcome));
+        });
+        waiting
+    }
+}
+
+/// Waits for a fetch's outcome. A fetch task that died without one (a
+/// panic in a source) counts as unreachable material.
+async fn wait_for(mut waiting: watch::Receiver<Option<FetchOutcome>>) -> FetchOutcome {
+    match waiting.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone().unwrap_or_else(|| {
+            Err(MaterialError::Unreachable(
+                "the auth material fetch ended without an answer".into(),
+            ))
+        }),
+        Err(_) => Err(MaterialError::Unreachable(
+            "the auth material fetch ended without an answer".into(),
+        )),
     }
 }
 
@@ -754,6 +852,111 @@ mod tests {
         *token.lock().unwrap() = None;
         tokio::time::advance(Duration::from_secs(301)).await;
         assert_eq!(cache.current().await.unwrap(), refreshed);
+    }
+
+    /// A source whose fetches wait until the test opens the gate.
+    struct GatedSource {
+        calls: Arc<AtomicUsize>,
+        gate: Arc<tokio::sync::Semaphore>,
+        token: &'static str,
+    }
+
+    impl AuthMaterialSource for GatedSource {
+        fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                let _permit = self.gate.acquire().await;
+                AuthMaterial::from_token_list(self.token).map(Material::from)
+            })
+        }
+        fn describe(&self) -> String {
+            "gated".into()
+        }
+    }
+
+    fn gated(
+        token: &'static str,
+    ) -> (MaterialCache, Arc<AtomicUsize>, Arc<tokio::sync::Semaphore>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let cache = MaterialCache::new(
+            vec![Box::new(GatedSource {
+                calls: calls.clone(),
+                gate: gate.clone(),
+                token,
+            })],
+            Duration::from_secs(300),
+        );
+        (cache, calls, gate)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_copy_is_served_at_once_while_one_refresh_runs() {
+        let (cache, calls, gate) = gated("one");
+        gate.add_permits(1);
+        let first = cache.current().await.unwrap();
+        tokio::time::advance(Duration::from_secs(301)).await;
+        // The source now hangs; every request still gets the stale copy
+        // without waiting, and only one refresh is started.
+        for _ in 0..20 {
+            let served = tokio::time::timeout(Duration::from_millis(1), cache.current())
+                .await
+                .expect("a stale copy is served without waiting")
+                .unwrap();
+            assert_eq!(served, first);
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        gate.add_permits(1);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let refreshed = cache.current().await.unwrap();
+        assert!(!Arc::ptr_eq(&refreshed, &first), "the refresh landed");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_requests_with_nothing_cached_share_one_fetch() {
+        let (cache, calls, gate) = gated("one");
+        let cache = Arc::new(cache);
+        let waiters: Vec<_> = (0..30)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.current().await })
+            })
+            .collect();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(1);
+        for waiter in waiters {
+            assert!(waiter.await.unwrap().is_ok());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_fetch_is_remembered_for_the_interval() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let token = Arc::new(std::sync::Mutex::new(None));
+        let cache = MaterialCache::new(
+            vec![Box::new(CountingSource {
+                calls: calls.clone(),
+                token: token.clone(),
+            })],
+            Duration::from_secs(300),
+        )
+        .with_miss_refetch_interval(Duration::from_secs(5));
+        for _ in 0..50 {
+            assert!(cache.current().await.is_err());
+            assert!(cache.refresh_after_miss().await.is_none());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch per interval");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        *token.lock().unwrap() = Some("back".into());
+        assert!(cache.current().await.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
