@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
@@ -54,27 +57,58 @@ pub struct StartupReport {
 }
 
 /// Loads the AWS SDK configuration: region, credentials and endpoint from
-/// the standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, …), and a
-/// timeout on every call shorter than the function's own.
+/// the standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, …). Each
+/// client then gets its own timeouts and retries ([`sqs_client`] and friends).
 pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
-    let timeouts = TimeoutConfig::builder()
-        .operation_timeout(config.aws_timeout)
-        .operation_attempt_timeout(config.aws_timeout / 2)
-        .connect_timeout(config.aws_timeout.min(std::time::Duration::from_secs(2)))
-        .build();
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts)
+        .timeout_config(aws_timeouts(config))
         .load()
         .await
 }
 
+/// One bound per AWS call (`REDOX_AWS_TIMEOUT_MS`) and no per-attempt
+/// timeout: an attempt abandoned while it is slow but succeeding would be
+/// sent again, and a SendMessage sent twice is a duplicate message.
+fn aws_timeouts(config: &Config) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(config.aws_timeout)
+        .connect_timeout(config.aws_timeout.min(Duration::from_secs(2)))
+        .build()
+}
+
+/// Secrets Manager and S3 calls are idempotent (a read; a put of the same
+/// bytes to the same key), so the SDK may retry them once.
+fn idempotent_retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(2)
+}
+
+/// The SQS client retries nothing itself: [`SqsSink`] decides, because only
+/// it knows whether a failed SendMessage may have been stored.
+fn sqs_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_sqs::Client {
+    let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+        .timeout_config(aws_timeouts(config))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_sqs::Client::from_conf(sqs)
+}
+
 /// The S3 client; path-style addressing when an endpoint is overridden,
 /// because emulators have no bucket subdomains.
-fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
+fn s3_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(sdk.endpoint_url().is_some())
+        .timeout_config(aws_timeouts(config))
+        .retry_config(idempotent_retries())
         .build();
-    aws_sdk_s3::Client::from_conf(config)
+    aws_sdk_s3::Client::from_conf(s3)
+}
+
+fn secrets_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_secretsmanager::Client {
+    let secrets = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .timeout_config(aws_timeouts(config))
+        .retry_config(idempotent_retries())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(secrets)
 }
 
 /// A random 32-byte token, base64url without padding.
@@ -111,7 +145,7 @@ pub async fn build_with_sdk(
     let mut generated_token = None;
     if let (Some(secret_id), Some(sdk)) = (&config.secret_id, &sdk_config) {
         sources.push(Box::new(SecretsManagerMaterial::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
+            secrets_client(sdk, config),
             secret_id.clone(),
             config.aws_timeout,
         )));
@@ -224,12 +258,12 @@ pub async fn build_with_sdk(
 
     let sink: Arc<dyn Sink> = match (&config.queue_url, &sdk_config) {
         (Some(queue_url), Some(sdk)) => Arc::new(SqsSink::new(
-            aws_sdk_sqs::Client::new(sdk),
+            sqs_client(sdk, config),
             queue_url.clone(),
             config.fifo_group.clone(),
             config.aws_timeout,
             config.payload_bucket.as_ref().map(|bucket| S3Offload {
-                client: s3_client(sdk),
+                client: s3_client(sdk, config),
                 bucket: bucket.clone(),
                 prefix: config.payload_prefix.clone(),
                 threshold: config.offload_threshold,
@@ -280,6 +314,7 @@ pub async fn build_with_sdk(
         },
         sink,
         max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
     };
     Ok((destination, report))
 }

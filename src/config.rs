@@ -58,7 +58,13 @@ pub struct Config {
     pub allowed_principals: Vec<String>,
     pub listen: SocketAddr,
     pub fifo_group: FifoGroup,
+    /// Bound on one AWS call (`REDOX_AWS_TIMEOUT_MS`).
     pub aws_timeout: Duration,
+    /// Bound on one request, start to answer (`REDOX_REQUEST_TIMEOUT_MS`).
+    pub request_timeout: Duration,
+    /// In Lambda, how long before the invocation deadline the answer is
+    /// given at the latest (`REDOX_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
     /// S3 bucket for bodies too large for SQS (`REDOX_PAYLOAD_BUCKET`).
     pub payload_bucket: Option<String>,
     pub payload_prefix: String,
@@ -94,6 +100,9 @@ impl Config {
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// Default bound on one request: room for a Secrets Manager fetch, an S3
+/// upload and a SendMessage at their usual latency, well inside Redox's wait.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 
 impl Config {
     /// Reads the process environment.
@@ -232,6 +241,27 @@ impl Config {
             }
         };
 
+        let aws_timeout =
+            Duration::from_millis(number(get, "REDOX_AWS_TIMEOUT_MS", 5000, 100, 60_000)?);
+        let request_timeout = Duration::from_millis(number(
+            get,
+            "REDOX_REQUEST_TIMEOUT_MS",
+            DEFAULT_REQUEST_TIMEOUT_MS,
+            200,
+            900_000,
+        )?);
+        if aws_timeout >= request_timeout {
+            return Err(problem(
+                "REDOX_AWS_TIMEOUT_MS",
+                format!(
+                    "must be below REDOX_REQUEST_TIMEOUT_MS ({} ms): one AWS call has to fit in a request",
+                    request_timeout.as_millis()
+                ),
+            ));
+        }
+        let deadline_margin =
+            Duration::from_millis(number(get, "REDOX_DEADLINE_MARGIN_MS", 500, 0, 10_000)?);
+
         Ok(Config {
             payload_bucket,
             payload_prefix,
@@ -272,13 +302,9 @@ impl Config {
             allowed_principals,
             listen,
             fifo_group,
-            aws_timeout: Duration::from_millis(number(
-                get,
-                "REDOX_AWS_TIMEOUT_MS",
-                5000,
-                100,
-                60_000,
-            )?),
+            aws_timeout,
+            request_timeout,
+            deadline_margin,
             lambda: get("AWS_LAMBDA_RUNTIME_API").is_some(),
             jwt_remote,
             oauth_issuer,
@@ -443,6 +469,9 @@ mod tests {
         assert_eq!(config.max_body_bytes, 6_291_456);
         assert_eq!(config.auth_methods, None);
         assert_eq!(config.fifo_group, FifoGroup::Source);
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.aws_timeout, Duration::from_secs(5));
+        assert_eq!(config.deadline_margin, Duration::from_millis(500));
         assert!(!config.lambda);
     }
 
@@ -459,6 +488,9 @@ mod tests {
             ("REDOX_FIFO_GROUP", "fixed:"),
             ("REDOX_ALLOWED_PRINCIPALS", "redox-user"),
             ("REDOX_AWS_TIMEOUT_MS", "5"),
+            ("REDOX_AWS_TIMEOUT_MS", "10000"),
+            ("REDOX_REQUEST_TIMEOUT_MS", "50"),
+            ("REDOX_DEADLINE_MARGIN_MS", "soon"),
             ("REDOX_PAYLOAD_BUCKET", "Bad_Bucket"),
             ("REDOX_OFFLOAD_THRESHOLD_BYTES", "2000000"),
             ("REDOX_OFFLOAD_ALL", "yes"),

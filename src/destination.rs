@@ -47,6 +47,10 @@ pub enum Refusal {
     OAuth(#[from] OAuthError),
     #[error("{0}")]
     Sink(#[from] SinkError),
+    #[error("the request's deadline ({0:?}) ran out before it was answered")]
+    DeadlineExceeded(Duration),
+    #[error("a bug: the handler panicked")]
+    Internal,
 }
 
 impl Refusal {
@@ -63,6 +67,8 @@ impl Refusal {
             Refusal::OAuth(error) => error.error_code(),
             Refusal::Sink(SinkError::TooLarge { .. }) => "payload_too_large",
             Refusal::Sink(_) => "queue_unavailable",
+            Refusal::DeadlineExceeded(_) => "deadline_exceeded",
+            Refusal::Internal => "internal_error",
         }
     }
 
@@ -123,10 +129,19 @@ impl Refusal {
             Refusal::Sink(SinkError::TooLarge { .. }) => {
                 HttpResponse::error(413, code, &self.to_string())
             }
-            Refusal::MaterialUnavailable(_) | Refusal::JwksUnavailable | Refusal::Sink(_) => {
+            Refusal::MaterialUnavailable(_)
+            | Refusal::JwksUnavailable
+            | Refusal::Sink(_)
+            | Refusal::DeadlineExceeded(_) => {
                 HttpResponse::error(503, code, "The message was not queued; retry later.")
                     .with_header("retry-after", RETRY_AFTER_SECS.to_string())
             }
+            Refusal::Internal => HttpResponse::error(
+                500,
+                code,
+                "The destination failed unexpectedly; the message was not queued. Retry later.",
+            )
+            .with_header("retry-after", RETRY_AFTER_SECS.to_string()),
         }
     }
 }
@@ -151,14 +166,37 @@ pub struct Destination {
     pub policy: AuthPolicy,
     pub sink: Arc<dyn Sink>,
     pub max_body_bytes: usize,
+    /// Bound on one request when the front door sets none tighter.
+    pub request_timeout: Duration,
 }
 
 impl Destination {
-    /// Handles one request and logs one line about it.
+    /// Handles one request within [`Destination::request_timeout`] and logs
+    /// one line about it.
     pub async fn handle(&self, request: InboundRequest, now: SystemTime) -> HttpResponse {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        self.handle_until(request, now, deadline).await
+    }
+
+    /// Handles one request and logs one line about it. Whatever is still
+    /// running at `deadline` (a fetch, an upload, a SendMessage) is
+    /// abandoned and the answer is 503 with `Retry-After`: Redox keeps the
+    /// message and retries, where a Lambda timeout would give it a bare 502.
+    pub async fn handle_until(
+        &self,
+        request: InboundRequest,
+        now: SystemTime,
+        deadline: tokio::time::Instant,
+    ) -> HttpResponse {
         let started = Instant::now();
+        let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut record = RequestRecord::default();
-        let (response, refusal) = match self.decide(request, now, &mut record).await {
+        let decided =
+            match tokio::time::timeout_at(deadline, self.decide(request, now, &mut record)).await {
+                Ok(decided) => decided,
+                Err(_) => Err(Refusal::DeadlineExceeded(budget)),
+            };
+        let (response, refusal) = match decided {
             Ok(response) => (response, None),
             Err(refusal) => (refusal.response(), Some(refusal)),
         };

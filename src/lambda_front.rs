@@ -2,44 +2,92 @@
 //!
 //! Each invocation's payload is kept as raw JSON and mapped by
 //! [`crate::lambda_event`], so a malformed event becomes a 400 answer rather
-//! than a runtime error. Start-up failures are reported to the Runtime API's
-//! `/init/error` so they show in the function's logs and console.
+//! than a runtime error. Each invocation is answered before its deadline
+//! (the Runtime API's `Lambda-Runtime-Deadline-Ms` less a margin), and a
+//! panic becomes a 500 answer, never a failed invocation. Start-up failures
+//! are reported to the Runtime API's `/init/error` so they show in the
+//! function's logs and console.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::destination::{Destination, Refusal};
+use crate::guard::catch_panic;
 use crate::lambda_event::{LambdaHttpResponse, parse_event};
 
-/// Answers one invocation. The raw event is dropped as soon as it is
-/// parsed, so a large body is not held twice while it is being queued.
-pub async fn handle_event(destination: &Destination, payload: Box<RawValue>) -> LambdaHttpResponse {
-    let parsed = parse_event(payload.get());
-    drop(payload);
-    match parsed {
-        Ok(request) => {
-            let front_door = request.origin.front_door;
-            let response = destination.handle(request, SystemTime::now()).await;
-            LambdaHttpResponse::for_front_door(response, front_door)
+/// When this invocation must be answered: the invocation deadline (epoch
+/// milliseconds) less `margin`, and never later than the destination's own
+/// request bound.
+pub fn request_deadline(
+    invocation_deadline_ms: u64,
+    margin: Duration,
+    request_timeout: Duration,
+) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left =
+        Duration::from_millis(invocation_deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
+    Instant::now() + left.min(request_timeout)
+}
+
+/// Answers one invocation by `deadline`. The raw event is dropped as soon
+/// as it is parsed, so a large body is not held twice while it is queued.
+pub async fn handle_event(
+    destination: &Destination,
+    payload: Box<RawValue>,
+    deadline: Instant,
+) -> LambdaHttpResponse {
+    let answered = catch_panic(async {
+        let parsed = parse_event(payload.get());
+        drop(payload);
+        match parsed {
+            Ok(request) => {
+                let front_door = request.origin.front_door;
+                let response = destination
+                    .handle_until(request, SystemTime::now(), deadline)
+                    .await;
+                LambdaHttpResponse::for_front_door(response, front_door)
+            }
+            Err(error) => {
+                let refusal = Refusal::BadRequest(error.to_string());
+                tracing::warn!(outcome = refusal.code(), reason = %refusal, "event refused");
+                refusal.response().into()
+            }
         }
-        Err(error) => {
-            let refusal = Refusal::BadRequest(error.to_string());
-            tracing::warn!(outcome = refusal.code(), reason = %refusal, "event refused");
-            refusal.response().into()
-        }
-    }
+    })
+    .await;
+    answered.unwrap_or_else(|_| {
+        let refusal = Refusal::Internal;
+        tracing::error!(
+            outcome = refusal.code(),
+            status = 500,
+            "request failed: the handler panicked"
+        );
+        refusal.response().into()
+    })
 }
 
 /// Runs the Lambda runtime loop until the process is stopped.
-pub async fn run(destination: Arc<Destination>) -> Result<(), lambda_runtime::Error> {
+pub async fn run(
+    destination: Arc<Destination>,
+    deadline_margin: Duration,
+) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let destination = destination.clone();
         async move {
-            let response = handle_event(&destination, event.payload).await;
+            let deadline = request_deadline(
+                event.context.deadline,
+                deadline_margin,
+                destination.request_timeout,
+            );
+            let response = handle_event(&destination, event.payload, deadline).await;
             Ok::<LambdaHttpResponse, lambda_runtime::Error>(response)
         }
     }))
@@ -63,4 +111,34 @@ pub async fn report_init_error(runtime_api: &str, error_type: &str, message: &st
         Ok::<(), std::io::Error>(())
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), attempt).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_deadline_keeps_the_margin_and_the_request_bound() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let start = Instant::now();
+        let near = request_deadline(
+            now_ms + 3_000,
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        );
+        let left = near - start;
+        assert!(left <= Duration::from_millis(2_510) && left > Duration::from_millis(2_300));
+        let bounded = request_deadline(
+            now_ms + 60_000,
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        );
+        assert!(bounded - start <= Duration::from_millis(10_050));
+        // A deadline already past leaves no time at all, not a panic.
+        let past = request_deadline(1, Duration::from_millis(500), Duration::from_secs(10));
+        assert!(past - start < Duration::from_millis(50));
+    }
 }

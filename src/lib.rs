@@ -23,13 +23,15 @@
 //! - [`jwt_trust`]: the JWT issuers trusted and their cached key sets;
 //!   [`jwks`] fetches a key set over HTTPS; [`jwk`] parses keys (pure).
 //! - [`config`] reads the environment; [`app`] wires everything at start-up;
-//!   [`response`], [`clock`] and [`telemetry`] are small shared pieces.
+//!   [`response`], [`clock`] and [`telemetry`] are small shared pieces;
+//!   [`guard`] turns a panic in one request into that request's 500.
 
 pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod destination;
+pub mod guard;
 pub mod inbound;
 pub mod jwk;
 pub mod jwks;

@@ -2,7 +2,9 @@
 //!
 //! Turns each hyper request into an [`InboundRequest`] (the request target
 //! exactly as received, headers in order), refuses oversized bodies before
-//! reading them, and shuts down gracefully on Ctrl-C or SIGTERM.
+//! reading them, answers a panic with a 500 and keeps serving, and shuts
+//! down gracefully on Ctrl-C or SIGTERM. Each request is bounded by
+//! `REDOX_REQUEST_TIMEOUT_MS` ([`Destination::handle`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::destination::{Destination, Refusal};
+use crate::guard::catch_panic;
 use crate::inbound::{FrontDoor, InboundRequest, Origin};
 use crate::response::HttpResponse;
 
@@ -90,13 +93,25 @@ async fn serve_one(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let response = match read_request(request, peer, destination.max_body_bytes).await {
-        Ok(inbound) => destination.handle(inbound, SystemTime::now()).await,
-        Err(refusal) => {
-            tracing::warn!(outcome = refusal.code(), reason = %refusal, "request refused before reading");
-            refusal.response()
+    let answered = catch_panic(async {
+        match read_request(request, peer, destination.max_body_bytes).await {
+            Ok(inbound) => destination.handle(inbound, SystemTime::now()).await,
+            Err(refusal) => {
+                tracing::warn!(outcome = refusal.code(), reason = %refusal, "request refused before reading");
+                refusal.response()
+            }
         }
-    };
+    })
+    .await;
+    let response = answered.unwrap_or_else(|_| {
+        let refusal = Refusal::Internal;
+        tracing::error!(
+            outcome = refusal.code(),
+            status = 500,
+            "request failed: the handler panicked"
+        );
+        refusal.response()
+    });
     Ok(to_hyper(response))
 }
 

@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(config.lambda);
+    redox_destination::guard::install_panic_hook();
 
     let (destination, report) = match app::build(&config).await {
         Ok(built) => built,
@@ -63,7 +64,7 @@ async fn main() -> ExitCode {
             sink = %report.sink,
             "lambda runtime starting"
         );
-        return match lambda_front::run(destination).await {
+        return match lambda_front::run(destination, config.deadline_margin).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 tracing::error!(%error, "lambda runtime stopped");

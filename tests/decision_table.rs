@@ -75,6 +75,7 @@ fn destination_with(source: Box<dyn AuthMaterialSource>, sink: Option<Arc<dyn Si
             policy: token_policy(),
             sink,
             max_body_bytes: MAX_BODY_BYTES,
+            request_timeout: Duration::from_secs(10),
         },
         spool,
         _dir: dir,

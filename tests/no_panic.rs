@@ -429,6 +429,7 @@ fn destination_handle_never_panics_and_answers_from_the_decision_table() {
         policy: policy(),
         sink: Arc::new(SpoolSink::open(spool.clone()).expect("spool")),
         max_body_bytes: MAX_BODY_BYTES,
+        request_timeout: Duration::from_secs(10),
     };
     let mut runner = TestRunner::new(config());
     let result = runner.run(&(inbound_request(), instant()), |(request, now)| {

@@ -9,8 +9,14 @@
 //! With an [`S3Offload`], a message too large for SQS (or every message, if
 //! so configured) is written to S3 first and the SQS body becomes the Amazon
 //! SQS Extended Client pointer, so the official extended-client libraries
-//! read the original body unchanged. 2xx requires both writes; if SQS fails
-//! after the upload, the object is deleted (best effort).
+//! read the original body unchanged. 2xx requires both writes. The object is
+//! deleted again only when SQS definitely did not store the pointer: after
+//! an ambiguous failure (a lost or late answer) a pointer may be queued, so
+//! the object must stay readable.
+//!
+//! The SQS client does no retries of its own: [`SqsSink`] retries a
+//! SendMessage only after a fast failure, never after a timeout, so a slow
+//! but successful call is not sent twice.
 
 use std::time::Duration;
 
@@ -143,12 +149,16 @@ impl SqsSink {
         }
     }
 
+    /// Sends the message, retrying (at most [`SEND_ATTEMPTS`] attempts in
+    /// all) only after failures that came back fast. A timeout is never
+    /// retried: the message may be on its way into the queue, and sending
+    /// it again would queue it twice.
     async fn send(
         &self,
         message: &QueuedMessage,
         payload: SqsPayload,
         extended_size: Option<usize>,
-    ) -> Result<String, SinkError> {
+    ) -> Result<String, SendFailure> {
         let mut request = self
             .client
             .send_message()
@@ -168,29 +178,56 @@ impl SqsSink {
                 .message_group_id(self.group_id(message))
                 .message_deduplication_id(Self::deduplication_id(message));
         }
-        let output = tokio::time::timeout(self.timeout, request.send())
-            .await
-            .map_err(|_| SinkError::Timeout(self.timeout))?
-            .map_err(|e| SinkError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-        output
-            .message_id
-            .ok_or_else(|| SinkError::Unavailable("SQS answered without a message id".into()))
+        let mut maybe_stored = false;
+        let mut attempt = 1;
+        loop {
+            let outcome = tokio::time::timeout(self.timeout, request.clone().send()).await;
+            let (error, retry) = match outcome {
+                Ok(Ok(output)) => {
+                    return output.message_id.ok_or_else(|| {
+                        // Stored, yet unanswerable: Redox's retry is the safe way out.
+                        SendFailure::MaybeStored(SinkError::Unavailable(
+                            "SQS answered without a message id".into(),
+                        ))
+                    });
+                }
+                Err(_) => (
+                    SinkError::Timeout(self.timeout),
+                    SendVerdict::MaybeStoredFinal,
+                ),
+                Ok(Err(error)) => (
+                    SinkError::Unavailable(format!(
+                        "SQS SendMessage: {}",
+                        DisplayErrorContext(&error)
+                    )),
+                    classify_send_error(&error),
+                ),
+            };
+            maybe_stored |= retry.maybe_stored();
+            if !retry.retryable() || attempt >= SEND_ATTEMPTS {
+                return Err(if maybe_stored {
+                    SendFailure::MaybeStored(error)
+                } else {
+                    SendFailure::NotStored(error)
+                });
+            }
+            tracing::debug!(attempt, error = %error, "SendMessage failed fast; retrying");
+            tokio::time::sleep(retry_pause(attempt)).await;
+            attempt += 1;
+        }
     }
 
-    /// Uploads the body, then queues the pointer; removes the object again
-    /// if the queue refuses, so a 503 leaves nothing behind.
+    /// Uploads the body, then queues the pointer. The object is removed
+    /// again only when SQS definitely did not store the pointer; after an
+    /// ambiguous failure it stays (the bucket's lifecycle rule removes it
+    /// if it was never needed), so every pointer SQS holds resolves, and a
+    /// FIFO queue that de-duplicates Redox's retry keeps pointing at it.
     async fn put_offloaded(
         &self,
         offload: &S3Offload,
         message: &QueuedMessage,
     ) -> Result<String, SinkError> {
-        let day = crate::clock::rfc3339(message.received_at);
-        let key = format!(
-            "{}{}/{}",
-            offload.prefix,
-            &day[..10],
-            super::new_message_id()
-        );
+        let key = offload_key(&offload.prefix, message.received_at);
         let mut put = offload
             .client
             .put_object()
@@ -216,7 +253,15 @@ impl SqsSink {
         let payload = SqsPayload::pointer(message, &offload.bucket, &key);
         match self.send(message, payload, Some(message.body.len())).await {
             Ok(id) => Ok(id),
-            Err(error) => {
+            Err(SendFailure::MaybeStored(error)) => {
+                tracing::info!(
+                    bucket = %offload.bucket,
+                    key = %key,
+                    "SQS may hold a pointer to this offloaded body; it is kept"
+                );
+                Err(error)
+            }
+            Err(SendFailure::NotStored(error)) => {
                 let delete = offload
                     .client
                     .delete_object()
@@ -228,7 +273,7 @@ impl SqsSink {
                     _ => tracing::warn!(
                         bucket = %offload.bucket,
                         key = %key,
-                        "could not delete the offloaded body after SQS failed; the bucket lifecycle rule will"
+                        "could not delete the offloaded body after SQS refused its pointer; the bucket lifecycle rule will"
                     ),
                 }
                 Err(error)
@@ -267,6 +312,120 @@ fn string_attribute(data_type: &str, value: String) -> Result<MessageAttributeVa
         .map_err(|e| SinkError::Unavailable(format!("message attribute: {e}")))
 }
 
+/// How many times one SendMessage is tried, within the request's deadline.
+pub const SEND_ATTEMPTS: u32 = 3;
+
+/// Why a SendMessage failed, as far as the message's fate is concerned.
+#[derive(Debug)]
+enum SendFailure {
+    /// SQS cannot have stored it: nothing was sent, or SQS refused it.
+    NotStored(SinkError),
+    /// SQS may have stored it: the answer was lost, late or unreadable.
+    MaybeStored(SinkError),
+}
+
+impl From<SendFailure> for SinkError {
+    fn from(failure: SendFailure) -> Self {
+        match failure {
+            SendFailure::NotStored(error) | SendFailure::MaybeStored(error) => error,
+        }
+    }
+}
+
+impl From<SinkError> for SendFailure {
+    fn from(error: SinkError) -> Self {
+        SendFailure::NotStored(error)
+    }
+}
+
+/// What one failed SendMessage attempt tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendVerdict {
+    /// Refused for good (a 4xx other than throttling): retrying cannot help.
+    NotStoredFinal,
+    /// Refused for now (throttling): not stored, worth another attempt.
+    NotStoredRetry,
+    /// Failed fast but may have been stored (a 5xx, a dropped connection,
+    /// an unreadable answer): worth another attempt, at the price of a
+    /// possible duplicate, which at-least-once delivery allows.
+    MaybeStoredRetry,
+    /// Slow (a timeout): may be stored and may still be storing it.
+    MaybeStoredFinal,
+}
+
+impl SendVerdict {
+    fn retryable(self) -> bool {
+        matches!(
+            self,
+            SendVerdict::NotStoredRetry | SendVerdict::MaybeStoredRetry
+        )
+    }
+    fn maybe_stored(self) -> bool {
+        matches!(
+            self,
+            SendVerdict::MaybeStoredRetry | SendVerdict::MaybeStoredFinal
+        )
+    }
+}
+
+/// SQS's throttling error codes (JSON and query protocols).
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "RequestThrottled",
+    "AWS.SimpleQueueService.RequestThrottled",
+    "KmsThrottled",
+];
+
+fn classify_send_error(
+    error: &aws_sdk_sqs::error::SdkError<
+        aws_sdk_sqs::operation::send_message::SendMessageError,
+        aws_sdk_sqs::config::http::HttpResponse,
+    >,
+) -> SendVerdict {
+    use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+    match error {
+        // Never left the process.
+        SdkError::ConstructionFailure(_) => SendVerdict::NotStoredFinal,
+        SdkError::TimeoutError(_) => SendVerdict::MaybeStoredFinal,
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => SendVerdict::MaybeStoredFinal,
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => SendVerdict::MaybeStoredRetry,
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            if THROTTLING_CODES.contains(&code) {
+                SendVerdict::NotStoredRetry
+            } else if service.raw().status().as_u16() < 500 {
+                SendVerdict::NotStoredFinal
+            } else {
+                SendVerdict::MaybeStoredRetry
+            }
+        }
+        _ => SendVerdict::MaybeStoredRetry,
+    }
+}
+
+/// A short pause before the next attempt, with jitter so that many
+/// requests throttled together do not come back together.
+fn retry_pause(attempt: u32) -> Duration {
+    let base = 25u64 << (2 * attempt.saturating_sub(1).min(4));
+    let mut byte = [0u8; 1];
+    let jitter = if getrandom::fill(&mut byte).is_ok() {
+        u64::from(byte[0]) % (base / 2 + 1)
+    } else {
+        0
+    };
+    Duration::from_millis(base + jitter)
+}
+
+/// A fresh object key per request: `<prefix><YYYY-MM-DD>/<uuid>`. Never
+/// reused, so deleting it after SQS refused its pointer cannot break a
+/// pointer queued by another attempt.
+fn offload_key(prefix: &str, received_at: std::time::SystemTime) -> String {
+    let day = crate::clock::rfc3339(received_at);
+    let day = day.get(..10).unwrap_or("unknown-day");
+    format!("{prefix}{day}/{}", super::new_message_id())
+}
+
 impl Sink for SqsSink {
     fn put<'a>(&'a self, message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>> {
         Box::pin(async move {
@@ -284,7 +443,7 @@ impl Sink for SqsSink {
                 });
             }
             let payload = SqsPayload::inline(message, body_accepted);
-            self.send(message, payload, None).await
+            Ok(self.send(message, payload, None).await?)
         })
     }
 
