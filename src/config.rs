@@ -77,6 +77,9 @@ pub struct Config {
     /// The built-in OAuth issuer's public base URL (`REDOX_OAUTH_ISSUER`).
     pub oauth_issuer: Option<String>,
     pub oauth_token_ttl: Duration,
+    /// The CloudWatch namespace when each request's log line is an EMF
+    /// record (`REDOX_METRICS=emf`, the default in Lambda); `None` when off.
+    pub metrics_namespace: Option<String>,
 }
 
 /// An identity provider whose JWTs the `jwt` method accepts.
@@ -262,7 +265,33 @@ impl Config {
         let deadline_margin =
             Duration::from_millis(number(get, "REDOX_DEADLINE_MARGIN_MS", 500, 0, 10_000)?);
 
+        let lambda = get("AWS_LAMBDA_RUNTIME_API").is_some();
+        let metrics_on = match get("REDOX_METRICS") {
+            None => lambda,
+            Some("emf") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(problem(
+                    "REDOX_METRICS",
+                    format!("{other:?} is not emf or off"),
+                ));
+            }
+        };
+        let namespace = get("REDOX_METRICS_NAMESPACE").unwrap_or(crate::metrics::DEFAULT_NAMESPACE);
+        if namespace.len() > 255
+            || !namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_/#: ".contains(&b))
+        {
+            return Err(problem(
+                "REDOX_METRICS_NAMESPACE",
+                "must be 1-255 of A-Z a-z 0-9 . - _ / # : and space",
+            ));
+        }
+        let metrics_namespace = metrics_on.then(|| namespace.to_owned());
+
         Ok(Config {
+            metrics_namespace,
             payload_bucket,
             payload_prefix,
             offload_threshold: number(
@@ -305,7 +334,7 @@ impl Config {
             aws_timeout,
             request_timeout,
             deadline_margin,
-            lambda: get("AWS_LAMBDA_RUNTIME_API").is_some(),
+            lambda,
             jwt_remote,
             oauth_issuer,
             oauth_token_ttl: Duration::from_secs(number(
@@ -472,6 +501,10 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_secs(10));
         assert_eq!(config.aws_timeout, Duration::from_secs(5));
         assert_eq!(config.deadline_margin, Duration::from_millis(500));
+        assert_eq!(
+            config.metrics_namespace, None,
+            "EMF is off locally by default"
+        );
         assert!(!config.lambda);
     }
 
@@ -491,6 +524,8 @@ mod tests {
             ("REDOX_AWS_TIMEOUT_MS", "10000"),
             ("REDOX_REQUEST_TIMEOUT_MS", "50"),
             ("REDOX_DEADLINE_MARGIN_MS", "soon"),
+            ("REDOX_METRICS", "prometheus"),
+            ("REDOX_METRICS_NAMESPACE", "bad{namespace}"),
             ("REDOX_PAYLOAD_BUCKET", "Bad_Bucket"),
             ("REDOX_OFFLOAD_THRESHOLD_BYTES", "2000000"),
             ("REDOX_OFFLOAD_ALL", "yes"),

@@ -16,10 +16,12 @@ use crate::inbound::InboundRequest;
 use crate::jwk::KeySet;
 use crate::jwt_trust::{BuiltinIssuer, IssuerKind};
 use crate::material::{Material, MaterialCache, MaterialError};
+use crate::metrics::{Dependency, RequestMetrics};
 use crate::oauth::{self, Endpoint, OAuthError};
 use crate::redox::{self, Classified, HandshakeError};
 use crate::response::HttpResponse;
 use crate::sink::{QueuedMessage, Sink, SinkError};
+use crate::telemetry;
 
 /// Seconds Redox is asked to wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u64 = 10;
@@ -158,6 +160,12 @@ pub struct RequestRecord {
     pub oauth_endpoint: Option<Endpoint>,
     /// The client a token was issued to (an id, never a secret).
     pub oauth_client: Option<String>,
+    pub body_bytes: usize,
+    /// The accepted body went through S3.
+    pub offloaded: bool,
+    /// The dependency the request is waiting on, named if the deadline
+    /// runs out meanwhile.
+    pub waiting_on: Option<Dependency>,
 }
 
 /// The destination: auth material, policy, sink and limits.
@@ -190,7 +198,10 @@ impl Destination {
     ) -> HttpResponse {
         let started = Instant::now();
         let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mut record = RequestRecord::default();
+        let mut record = RequestRecord {
+            body_bytes: request.body.len(),
+            ..RequestRecord::default()
+        };
         let decided =
             match tokio::time::timeout_at(deadline, self.decide(request, now, &mut record)).await {
                 Ok(decided) => decided,
@@ -200,8 +211,29 @@ impl Destination {
             Ok(response) => (response, None),
             Err(refusal) => (refusal.response(), Some(refusal)),
         };
-        log_request(&record, &response, refusal.as_ref(), started.elapsed());
+        let failed = refusal
+            .as_ref()
+            .and_then(|r| self.failed_dependency(r, &record));
+        log_request(
+            &record,
+            &response,
+            refusal.as_ref(),
+            failed,
+            started.elapsed(),
+        );
         response
+    }
+
+    /// For a 5xx caused by a dependency: which one.
+    fn failed_dependency(&self, refusal: &Refusal, record: &RequestRecord) -> Option<Dependency> {
+        match refusal {
+            Refusal::MaterialUnavailable(_) => Some(Dependency::SecretsManager),
+            Refusal::JwksUnavailable => Some(Dependency::Jwks),
+            Refusal::Sink(SinkError::TooLarge { .. }) => None,
+            Refusal::Sink(error) => Some(error.dependency(self.sink.dependency())),
+            Refusal::DeadlineExceeded(_) => record.waiting_on,
+            _ => None,
+        }
     }
 
     async fn decide(
@@ -232,7 +264,9 @@ impl Destination {
             return Err(Refusal::MethodNotAllowed(request.method));
         }
 
+        record.waiting_on = Some(Dependency::SecretsManager);
         let material = self.material.current().await?;
+        record.waiting_on = None;
         match redox::classify(&request) {
             Classified::Handshake(handshake) => {
                 record.handshake = true;
@@ -283,7 +317,10 @@ impl Destination {
                     content_type.as_deref(),
                     now,
                 );
+                record.waiting_on = Some(self.sink.dependency());
                 let message_id = self.sink.put(&message).await?;
+                record.waiting_on = None;
+                record.offloaded = self.sink.offloads(&message);
                 record.message_id = Some(message_id.clone());
                 Ok(HttpResponse::json(
                     200,
@@ -428,6 +465,7 @@ fn log_request(
     record: &RequestRecord,
     response: &HttpResponse,
     refusal: Option<&Refusal>,
+    failed: Option<Dependency>,
     elapsed: Duration,
 ) {
     let status = response.status;
@@ -440,14 +478,55 @@ fn log_request(
         (None, true) => "handshake",
         (None, false) => "push",
     };
+    let outcome = match (refusal, kind) {
+        (Some(refusal), _) => refusal.code(),
+        (None, "token") => "token_issued",
+        (None, "jwks") => "jwks_served",
+        (None, "handshake") => "verified",
+        (None, _) => "queued",
+    };
+    if let Some(namespace) = telemetry::emf_namespace() {
+        let mut fields = serde_json::Map::new();
+        let mut put = |name: &str, value: Option<&str>| {
+            if let Some(value) = value {
+                fields.insert(name.to_owned(), value.into());
+            }
+        };
+        put("outcome", Some(outcome));
+        put("kind", Some(kind));
+        put("auth_method", auth);
+        put("reason", refusal.map(|r| r.to_string()).as_deref());
+        put("redox_log_id", log_id);
+        put("event_type", record.event_type.as_deref());
+        put("message_id", record.message_id.as_deref());
+        put("oauth_client", record.oauth_client.as_deref());
+        fields.insert("status".into(), status.into());
+        fields.insert("latency_us".into(), latency_us.into());
+        let metrics = RequestMetrics {
+            outcome,
+            status,
+            auth_method: auth,
+            dependency: failed,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            body_bytes: record.body_bytes,
+            offloaded: record.offloaded,
+        };
+        let level = match (refusal, status) {
+            (None, _) => "INFO",
+            (Some(_), 500..) if status != 501 => "ERROR",
+            (Some(_), _) => "WARN",
+        };
+        let message = if refusal.is_some() {
+            "request refused"
+        } else {
+            "request handled"
+        };
+        telemetry::write_emf(namespace, level, message, &metrics, fields);
+        return;
+    }
     match refusal {
         None => tracing::info!(
-            outcome = match kind {
-                "token" => "token_issued",
-                "jwks" => "jwks_served",
-                "handshake" => "verified",
-                _ => "queued",
-            },
+            outcome,
             status,
             kind,
             auth_method = auth,
@@ -460,15 +539,17 @@ fn log_request(
         ),
         Some(refusal) => {
             let reason = refusal.to_string();
+            let dependency = failed.map(Dependency::as_str);
             macro_rules! refused {
                 ($level:ident) => {
                     tracing::$level!(
-                        outcome = refusal.code(),
+                        outcome,
                         status,
                         kind,
                         auth_method = auth,
                         redox_log_id = log_id,
                         reason,
+                        dependency,
                         latency_us,
                         "request refused"
                     )
@@ -482,4 +563,16 @@ fn log_request(
             }
         }
     }
+}
+
+/// The log line (and EMF record) of a request whose handling panicked;
+/// the front doors call it, since the destination never returned.
+pub fn log_internal_error(body_bytes: usize, elapsed: Duration) {
+    let refusal = Refusal::Internal;
+    let response = refusal.response();
+    let record = RequestRecord {
+        body_bytes,
+        ..RequestRecord::default()
+    };
+    log_request(&record, &response, Some(&refusal), None, elapsed);
 }

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::destination::{Destination, Refusal};
+use crate::destination::{Destination, Refusal, log_internal_error};
 use crate::guard::catch_panic;
 use crate::lambda_event::{LambdaHttpResponse, parse_event};
 
@@ -44,6 +44,9 @@ pub async fn handle_event(
     payload: Box<RawValue>,
     deadline: Instant,
 ) -> LambdaHttpResponse {
+    let started = std::time::Instant::now();
+    // Only for the log line of a panic: roughly the event's size.
+    let body_bytes = payload.get().len();
     let answered = catch_panic(async {
         let parsed = parse_event(payload.get());
         drop(payload);
@@ -64,13 +67,8 @@ pub async fn handle_event(
     })
     .await;
     answered.unwrap_or_else(|_| {
-        let refusal = Refusal::Internal;
-        tracing::error!(
-            outcome = refusal.code(),
-            status = 500,
-            "request failed: the handler panicked"
-        );
-        refusal.response().into()
+        log_internal_error(body_bytes, started.elapsed());
+        Refusal::Internal.response().into()
     })
 }
 

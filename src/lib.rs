@@ -24,7 +24,8 @@
 //!   [`jwks`] fetches a key set over HTTPS; [`jwk`] parses keys (pure).
 //! - [`config`] reads the environment; [`app`] wires everything at start-up;
 //!   [`response`], [`clock`] and [`telemetry`] are small shared pieces;
-//!   [`guard`] turns a panic in one request into that request's 500.
+//!   [`guard`] turns a panic in one request into that request's 500;
+//!   [`metrics`] makes each request's log line a CloudWatch EMF record.
 
 pub mod app;
 pub mod auth;
@@ -40,6 +41,7 @@ pub mod lambda_event;
 pub mod lambda_front;
 pub mod local_server;
 pub mod material;
+pub mod metrics;
 pub mod oauth;
 pub mod redox;
 pub mod response;

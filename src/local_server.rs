@@ -20,7 +20,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::destination::{Destination, Refusal};
+use crate::destination::{Destination, Refusal, log_internal_error};
 use crate::guard::catch_panic;
 use crate::inbound::{FrontDoor, InboundRequest, Origin};
 use crate::response::HttpResponse;
@@ -93,6 +93,7 @@ async fn serve_one(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = std::time::Instant::now();
     let answered = catch_panic(async {
         match read_request(request, peer, destination.max_body_bytes).await {
             Ok(inbound) => destination.handle(inbound, SystemTime::now()).await,
@@ -104,13 +105,8 @@ async fn serve_one(
     })
     .await;
     let response = answered.unwrap_or_else(|_| {
-        let refusal = Refusal::Internal;
-        tracing::error!(
-            outcome = refusal.code(),
-            status = 500,
-            "request failed: the handler panicked"
-        );
-        refusal.response()
+        log_internal_error(0, started.elapsed());
+        Refusal::Internal.response()
     });
     Ok(to_hyper(response))
 }

@@ -42,6 +42,9 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(config.lambda);
+    if let Some(namespace) = &config.metrics_namespace {
+        telemetry::enable_emf(namespace);
+    }
     redox_destination::guard::install_panic_hook();
 
     let (destination, report) = match app::build(&config).await {

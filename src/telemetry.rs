@@ -1,11 +1,19 @@
-//! Logging set-up: JSON lines in Lambda (CloudWatch), plain text locally.
+//! Logging set-up: JSON lines in Lambda (CloudWatch), plain text locally,
+//! and the switch that makes each request's line an EMF metrics record.
 //!
 //! The level comes from `RUST_LOG` (default `info`). No code in this crate
 //! logs a token, key, signature or message body.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::EnvFilter;
+
+use crate::metrics::{RequestMetrics, emf_record};
+
+/// The CloudWatch namespace, once EMF is on (`REDOX_METRICS=emf`).
+static EMF_NAMESPACE: OnceLock<String> = OnceLock::new();
 
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -25,4 +33,37 @@ pub fn init(json: bool) {
             .with_ansi(std::io::stderr().is_terminal())
             .try_init()
     };
+}
+
+/// From now on, each request's log line is an EMF record in `namespace`.
+pub fn enable_emf(namespace: &str) {
+    let _ = EMF_NAMESPACE.set(namespace.to_owned());
+}
+
+/// The namespace when EMF is on.
+pub fn emf_namespace() -> Option<&'static str> {
+    EMF_NAMESPACE.get().map(String::as_str)
+}
+
+/// Writes one request's EMF record as one JSON line on stderr, beside the
+/// other log lines (Lambda sends both streams to CloudWatch Logs, which
+/// extracts the metrics). Written whatever `RUST_LOG` says: it is the
+/// request's log line and its metrics at once.
+pub fn write_emf(
+    namespace: &str,
+    level: &str,
+    message: &str,
+    metrics: &RequestMetrics<'_>,
+    mut fields: serde_json::Map<String, serde_json::Value>,
+) {
+    fields.insert("level".into(), level.into());
+    fields.insert("message".into(), message.into());
+    let timestamp_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let record = emf_record(namespace, timestamp_ms, metrics, fields);
+    let mut line = record.to_string();
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use crate::auth::AuthMethod;
 use crate::material::BoxFuture;
+use crate::metrics::Dependency;
 use crate::redox::Envelope;
 
 /// SQS allows at most 10 message attributes per message.
@@ -113,6 +114,10 @@ pub enum SinkError {
     Unavailable(String),
     #[error("the queue did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the offloaded body could not be stored: {0}")]
+    StorageUnavailable(String),
+    #[error("S3 did not store the offloaded body within {0:?}")]
+    StorageTimeout(std::time::Duration),
     #[error(
         "the message is {size} bytes, over the queue's limit of {limit}; set REDOX_PAYLOAD_BUCKET to offload large messages to S3"
     )]
@@ -125,6 +130,24 @@ pub trait Sink: Send + Sync {
     fn put<'a>(&'a self, message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>>;
     /// Where messages go, for the start-up banner.
     fn describe(&self) -> String;
+    /// Whether `put` sends this message's body through S3 (for metrics).
+    fn offloads(&self, _message: &QueuedMessage) -> bool {
+        false
+    }
+    /// The service this sink writes to, named in metrics when it fails.
+    fn dependency(&self) -> Dependency {
+        Dependency::Sqs
+    }
+}
+
+impl SinkError {
+    /// The service at fault, when it is not the sink's own.
+    pub fn dependency(&self, sink: Dependency) -> Dependency {
+        match self {
+            SinkError::StorageUnavailable(_) | SinkError::StorageTimeout(_) => Dependency::S3,
+            _ => sink,
+        }
+    }
 }
 
 /// A random UUID (version 4) for message ids.

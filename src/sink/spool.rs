@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::{QueuedMessage, Sink, SinkError, new_message_id};
 use crate::clock::rfc3339;
 use crate::material::BoxFuture;
+use crate::metrics::Dependency;
 
 pub struct SpoolSink {
     dir: PathBuf,
@@ -72,6 +73,10 @@ fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<
 }
 
 impl Sink for SpoolSink {
+    fn dependency(&self) -> Dependency {
+        Dependency::Spool
+    }
+
     fn put<'a>(&'a self, message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>> {
         Box::pin(async move {
             let message_id = new_message_id();

@@ -61,6 +61,13 @@ pub struct S3Offload {
     pub always: bool,
 }
 
+impl S3Offload {
+    /// Whether a message of this inline SQS size goes through S3.
+    fn applies(&self, inline_size: usize) -> bool {
+        self.always || inline_size > self.threshold
+    }
+}
+
 /// The body and attributes exactly as they will be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsPayload {
@@ -243,9 +250,9 @@ impl SqsSink {
         }
         tokio::time::timeout(self.timeout, put.send())
             .await
-            .map_err(|_| SinkError::Timeout(self.timeout))?
+            .map_err(|_| SinkError::StorageTimeout(self.timeout))?
             .map_err(|e| {
-                SinkError::Unavailable(format!(
+                SinkError::StorageUnavailable(format!(
                     "S3 PutObject: {}",
                     aws_sdk_s3::error::DisplayErrorContext(&e)
                 ))
@@ -432,7 +439,7 @@ impl Sink for SqsSink {
             let body_accepted = sqs_accepts_body(&message.body);
             let size = SqsPayload::inline_size(message, body_accepted);
             if let Some(offload) = &self.offload
-                && (offload.always || size > offload.threshold)
+                && offload.applies(size)
             {
                 return self.put_offloaded(offload, message).await;
             }
@@ -444,6 +451,15 @@ impl Sink for SqsSink {
             }
             let payload = SqsPayload::inline(message, body_accepted);
             Ok(self.send(message, payload, None).await?)
+        })
+    }
+
+    fn offloads(&self, message: &QueuedMessage) -> bool {
+        self.offload.as_ref().is_some_and(|offload| {
+            offload.applies(SqsPayload::inline_size(
+                message,
+                sqs_accepts_body(&message.body),
+            ))
         })
     }
 
