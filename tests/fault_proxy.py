@@ -22,7 +22,9 @@ Control API on the same port, never forwarded:
                                faults injected (and per kind); with `match`, only the
                                requests whose scope contains S
     GET    /__faults__/log[?match=S]
-                               one record per request, oldest first
+                               one record per request, oldest first: action, scope,
+                               fault, forwarded, status, upstream_ms (moto's time),
+                               total_ms (until answered or closed)
 
 A request's *action* comes from `X-Amz-Target` (JSON protocol: SQS sends
 `AmazonSQS.SendMessage`, Secrets Manager `secretsmanager.GetSecretValue`),
@@ -316,7 +318,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "status": None,
             "started": time.time(),
             "upstream_ms": None,
+            "total_ms": None,
         }
+        started = time.monotonic()
         STATE.record(entry)
         self.log_message("%s %s %s fault=%s", self.command, self.path, action, kind)
         try:
@@ -344,6 +348,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             # The client gave up (its own timeout) before the answer.
             self.close_connection = True
+        finally:
+            # Until the answer was written or the connection closed.
+            entry["total_ms"] = round((time.monotonic() - started) * 1000)
 
     def forward(self, body, entry):
         upstream = self.server.upstream

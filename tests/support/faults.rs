@@ -109,6 +109,20 @@ pub struct ActionStats {
     pub faults: u64,
 }
 
+/// What the proxy recorded for one request.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub action: String,
+    /// The fault kind injected, if any.
+    pub fault: Option<String>,
+    /// Whether it reached the upstream (moto).
+    pub forwarded: bool,
+    /// The status answered (or moto's, when the answer was dropped).
+    pub status: Option<u16>,
+    /// From arrival until the answer was written or the connection closed.
+    pub total: Option<Duration>,
+}
+
 /// Per-action counts.
 #[derive(Debug, Clone, Default)]
 pub struct Stats(pub HashMap<String, ActionStats>);
@@ -245,9 +259,9 @@ impl FaultProxy {
         Stats(map)
     }
 
-    /// The requests whose scope contains `scope`, oldest first, each as
-    /// `action:fault:status` (`-` when there was none), for failure messages.
-    pub fn trace_matching(&self, scope: &str) -> String {
+    /// The proxy's record of every request whose scope contains `scope`,
+    /// oldest first.
+    pub fn log_matching(&self, scope: &str) -> Vec<Record> {
         let target = format!("/__faults__/log?match={}", query_escape(scope));
         let answer = http_request(self.port, "GET", &target, &[], b"");
         assert_eq!(answer.status, 200, "{}", answer.text());
@@ -257,18 +271,35 @@ impl FaultProxy {
             .map(|entries| {
                 entries
                     .iter()
-                    .map(|e| {
-                        let field = |name: &str| match &e[name] {
-                            serde_json::Value::Null => "-".to_string(),
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        format!("{}:{}:{}", field("action"), field("fault"), field("status"))
+                    .map(|e| Record {
+                        action: e["action"].as_str().unwrap_or_default().to_owned(),
+                        fault: e["fault"].as_str().map(str::to_owned),
+                        forwarded: e["forwarded"].as_bool().unwrap_or(false),
+                        status: e["status"].as_u64().map(|s| s as u16),
+                        total: e["total_ms"].as_u64().map(Duration::from_millis),
                     })
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                    .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The requests whose scope contains `scope`, oldest first, each as
+    /// `action:fault:status:ms` (`-` when there was none), for failure messages.
+    pub fn trace_matching(&self, scope: &str) -> String {
+        let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        self.log_matching(scope)
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{}:{}:{}",
+                    r.action,
+                    dash(r.fault.clone()),
+                    dash(r.status.map(|s| s.to_string())),
+                    dash(r.total.map(|t| t.as_millis().to_string()))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The proxy's own log (one line per request), for failure messages.
