@@ -22,7 +22,9 @@
 //! cached, and a cold herd with nothing cached.
 //!
 //! Each reconciliation test prints a table (also written to
-//! `target/fault-table.md`).
+//! `target/fault-table.md`); with `FAULTS_TRACE=1` in the environment it
+//! also prints what the proxy saw for every case (arrival offset, action,
+//! fault, status, time until answered or closed).
 
 mod support;
 
@@ -611,6 +613,14 @@ fn run_case(rt: &tokio::runtime::Runtime, world: &World, proxy: &FaultProxy, cas
             "the slowest answer took {:?}, past the {REQUEST_DEADLINE:?} request deadline",
             row.slowest
         ));
+    }
+    if std::env::var_os("FAULTS_TRACE").is_some() {
+        eprintln!(
+            "trace {tag} {} {}: {}",
+            row.body,
+            row.fault,
+            proxy.trace_matching(&scope)
+        );
     }
     if !row.failures.is_empty() {
         row.failures

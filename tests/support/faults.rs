@@ -121,6 +121,8 @@ pub struct Record {
     pub status: Option<u16>,
     /// From arrival until the answer was written or the connection closed.
     pub total: Option<Duration>,
+    /// Arrival, in seconds since the Unix epoch.
+    pub started: f64,
 }
 
 /// Per-action counts.
@@ -277,6 +279,7 @@ impl FaultProxy {
                         forwarded: e["forwarded"].as_bool().unwrap_or(false),
                         status: e["status"].as_u64().map(|s| s as u16),
                         total: e["total_ms"].as_u64().map(Duration::from_millis),
+                        started: e["started"].as_f64().unwrap_or_default(),
                     })
                     .collect()
             })
@@ -284,14 +287,18 @@ impl FaultProxy {
     }
 
     /// The requests whose scope contains `scope`, oldest first, each as
-    /// `action:fault:status:ms` (`-` when there was none), for failure messages.
+    /// `+arrival_ms action:fault:status:took_ms` (`-` when there was none),
+    /// for failure messages.
     pub fn trace_matching(&self, scope: &str) -> String {
         let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        self.log_matching(scope)
+        let records = self.log_matching(scope);
+        let first = records.first().map(|r| r.started).unwrap_or_default();
+        records
             .iter()
             .map(|r| {
                 format!(
-                    "{}:{}:{}:{}",
+                    "+{} {}:{}:{}:{}",
+                    ((r.started - first) * 1000.0).round() as u64,
                     r.action,
                     dash(r.fault.clone()),
                     dash(r.status.map(|s| s.to_string())),
