@@ -62,7 +62,7 @@ const SEND_ATTEMPTS_PER_REQUEST: u64 = 3;
 /// The default request deadline (`REDOX_REQUEST_TIMEOUT_MS`).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// Cases run at once per test function.
-const WORKERS: usize = 6;
+const WORKERS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
