@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod faults;
 pub mod signers;
 
 use std::collections::VecDeque;
@@ -334,7 +335,7 @@ pub enum Invocation {
 
 #[derive(Default)]
 struct RuntimeState {
-    pending: VecDeque<(String, Vec<u8>)>,
+    pending: VecDeque<(String, Vec<u8>, Duration)>,
     results: Vec<(String, Invocation)>,
     init_error: Option<serde_json::Value>,
     next_calls: usize,
@@ -409,6 +410,12 @@ impl RuntimeApi {
 
     /// Queues an event and waits for the function's answer to it.
     pub fn invoke(&self, event: &[u8]) -> Invocation {
+        self.invoke_with_deadline(event, Duration::from_secs(15))
+    }
+
+    /// Like [`RuntimeApi::invoke`], with the invocation's deadline
+    /// (`Lambda-Runtime-Deadline-Ms`) `budget` after the function receives it.
+    pub fn invoke_with_deadline(&self, event: &[u8], budget: Duration) -> Invocation {
         let id = {
             let mut counter = self.counter.lock().unwrap();
             *counter += 1;
@@ -418,7 +425,7 @@ impl RuntimeApi {
         lock.lock()
             .unwrap()
             .pending
-            .push_back((id.clone(), event.to_vec()));
+            .push_back((id.clone(), event.to_vec(), budget));
         cvar.notify_all();
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut state = lock.lock().unwrap();
@@ -512,7 +519,7 @@ fn serve_runtime_connection(mut stream: TcpStream, shared: Arc<(Mutex<RuntimeSta
             continue;
         };
         if method == "GET" && rest == "invocation/next" {
-            let (id, event) = {
+            let (id, event, budget) = {
                 let mut state = lock.lock().unwrap();
                 state.next_calls += 1;
                 cvar.notify_all();
@@ -527,7 +534,7 @@ fn serve_runtime_connection(mut stream: TcpStream, shared: Arc<(Mutex<RuntimeSta
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis()
-                + 15_000;
+                + budget.as_millis();
             write_http(
                 &mut stream,
                 200,
