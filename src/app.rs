@@ -338,10 +338,10 @@ fn jwt_trust(config: &Config) -> Result<Option<JwtTrust>, StartupError> {
             })
         }
     };
-    let builtin = config
-        .oauth_issuer
-        .as_deref()
-        .map(|url| BuiltinIssuer::new(url, config.oauth_token_ttl));
+    let builtin = config.oauth_issuer.as_deref().map(|url| {
+        BuiltinIssuer::new(url, config.oauth_token_ttl)
+            .with_failure_limits(config.oauth_failure_limits)
+    });
     if remote.is_none() && builtin.is_none() {
         return Ok(None);
     }

@@ -1,6 +1,13 @@
 //! UTC calendar arithmetic for timestamps (RFC 3339 in the spool, the
 //! `x-amz-date` basic format in SigV4), without a date-time dependency.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A UTC civil date and time, second precision.
@@ -75,27 +82,46 @@ impl UtcDateTime {
         }
     }
 
-    /// Parses the SigV4 basic format `YYYYMMDDTHHMMSSZ`, strictly.
+    /// Parses the SigV4 basic format `YYYYMMDDTHHMMSSZ`, strictly. Total:
+    /// the value is attacker-chosen, so bytes are checked before any number
+    /// is read and nothing is sliced (a multi-byte character would put a
+    /// `str` slice off a char boundary).
     pub fn parse_amz_date(text: &str) -> Option<Self> {
-        let b = text.as_bytes();
-        if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        let bytes: &[u8; 16] = text.as_bytes().try_into().ok()?;
+        let [
+            y0,
+            y1,
+            y2,
+            y3,
+            mo0,
+            mo1,
+            d0,
+            d1,
+            b'T',
+            h0,
+            h1,
+            mi0,
+            mi1,
+            s0,
+            s1,
+            b'Z',
+        ] = *bytes
+        else {
             return None;
-        }
-        let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-            let part = &text[range];
-            if part.bytes().all(|c| c.is_ascii_digit()) {
-                part.parse().ok()
-            } else {
-                None
-            }
+        };
+        let digit = |b: u8| b.is_ascii_digit().then(|| u32::from(b - b'0'));
+        let number = |digits: &[u8]| {
+            digits
+                .iter()
+                .try_fold(0u32, |acc, &b| Some(acc * 10 + digit(b)?))
         };
         let parsed = UtcDateTime {
-            year: i64::from(digits(0..4)?),
-            month: digits(4..6)?,
-            day: digits(6..8)?,
-            hour: digits(9..11)?,
-            minute: digits(11..13)?,
-            second: digits(13..15)?,
+            year: i64::from(number(&[y0, y1, y2, y3])?),
+            month: number(&[mo0, mo1])?,
+            day: number(&[d0, d1])?,
+            hour: number(&[h0, h1])?,
+            minute: number(&[mi0, mi1])?,
+            second: number(&[s0, s1])?,
         };
         let valid = (1..=12).contains(&parsed.month)
             && parsed.day >= 1
@@ -137,6 +163,12 @@ pub fn rfc3339(time: SystemTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 
@@ -166,9 +198,24 @@ mod tests {
             "2015083OT123600Z",
             "+0150830T123600Z",
             "",
+            "２0261128T101500Z",
         ] {
             assert_eq!(UtcDateTime::parse_amz_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn sixteen_bytes_with_a_multi_byte_character_anywhere_are_refused() {
+        // `202é128T101500Z` once panicked: a slice ended inside the `é`.
+        let good = "20261128T101500Z";
+        for wide in ["é", "€", "😀"] {
+            for at in 0..=good.len() - wide.len() {
+                let bad = format!("{}{wide}{}", &good[..at], &good[at + wide.len()..]);
+                assert_eq!(bad.len(), 16);
+                assert_eq!(UtcDateTime::parse_amz_date(&bad), None, "{bad}");
+            }
+        }
+        assert_eq!(UtcDateTime::parse_amz_date("202é128T101500Z"), None);
     }
 
     #[test]

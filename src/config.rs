@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthMethod;
+use crate::throttle::FailureLimits;
 
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub struct Config {
     /// The CloudWatch namespace when each request's log line is an EMF
     /// record (`REDOX_METRICS=emf`, the default in Lambda); `None` when off.
     pub metrics_namespace: Option<String>,
+    /// Token endpoint failure throttling (`REDOX_OAUTH_MAX_FAILURES_*`).
+    pub oauth_failure_limits: FailureLimits,
 }
 
 /// An identity provider whose JWTs the `jwt` method accepts.
@@ -344,6 +347,23 @@ impl Config {
                 60,
                 3600,
             )?),
+            oauth_failure_limits: FailureLimits {
+                per_client: number(
+                    get,
+                    "REDOX_OAUTH_MAX_FAILURES_PER_CLIENT",
+                    FailureLimits::DEFAULT_PER_CLIENT.into(),
+                    1,
+                    10_000,
+                )? as u32,
+                total: number(
+                    get,
+                    "REDOX_OAUTH_MAX_FAILURES_TOTAL",
+                    FailureLimits::DEFAULT_TOTAL.into(),
+                    1,
+                    1_000_000,
+                )? as u32,
+                window: FailureLimits::DEFAULT_WINDOW,
+            },
         })
     }
 }
@@ -592,6 +612,8 @@ mod tests {
             ("REDOX_OAUTH_ISSUER", "http://redox.example.com"),
             ("REDOX_OAUTH_ISSUER", "https://redox.example.com/?x=1"),
             ("REDOX_OAUTH_TOKEN_TTL_SECS", "5"),
+            ("REDOX_OAUTH_MAX_FAILURES_PER_CLIENT", "0"),
+            ("REDOX_OAUTH_MAX_FAILURES_TOTAL", "many"),
             ("REDOX_JWT_REQUIRED_SCOPE", "redox.push"),
         ] {
             assert_refused_naming(
@@ -623,7 +645,21 @@ mod tests {
             Some("https://abc.lambda-url.us-east-1.on.aws")
         );
         assert_eq!(config.oauth_token_ttl, Duration::from_secs(300));
+        assert_eq!(config.oauth_failure_limits, FailureLimits::default());
         assert!(config.jwt_configured());
+        let limited = Config::from_vars(&vars(&[
+            ("REDOX_OAUTH_ISSUER", "https://redox.example.com"),
+            ("REDOX_OAUTH_MAX_FAILURES_PER_CLIENT", "3"),
+            ("REDOX_OAUTH_MAX_FAILURES_TOTAL", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                limited.oauth_failure_limits.per_client,
+                limited.oauth_failure_limits.total
+            ),
+            (3, 30)
+        );
         let local = Config::from_vars(&vars(&[("REDOX_OAUTH_ISSUER", "http://127.0.0.1:8080")]));
         assert!(local.is_ok());
     }

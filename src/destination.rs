@@ -117,6 +117,9 @@ impl Refusal {
                             format!("Basic realm=\"{}\"", oauth::REALM),
                         ),
                     OAuthError::MethodNotAllowed(allow) => response.with_header("allow", *allow),
+                    OAuthError::Throttled { retry_after_secs } => {
+                        response.with_header("retry-after", retry_after_secs.to_string())
+                    }
                     OAuthError::NoSigningKey | OAuthError::SigningFailed => {
                         response.with_header("retry-after", RETRY_AFTER_SECS.to_string())
                     }
@@ -444,6 +447,16 @@ impl Destination {
                 Ok(response.with_header("cache-control", "public, max-age=300"))
             }
             Endpoint::Token => {
+                // Past the failure limits a request is refused before any
+                // secret is checked, so guessing cannot go on behind 429s.
+                let presented = oauth::presented_client_ids(request);
+                let presented: Vec<&str> = presented.iter().map(String::as_str).collect();
+                let throttle = &builtin.failure_throttle;
+                throttle
+                    .check(&presented, now)
+                    .map_err(|throttled| OAuthError::Throttled {
+                        retry_after_secs: throttled.retry_after.as_secs(),
+                    })?;
                 let material = self.material.current().await?;
                 let mut result = oauth::issue_token(request, builtin, &material.issuer, now);
                 // A client secret rotated since the cache was filled.
@@ -451,6 +464,9 @@ impl Destination {
                     && let Some(fresh) = self.material.refresh_after_miss().await
                 {
                     result = oauth::issue_token(request, builtin, &fresh.issuer, now);
+                }
+                if let Err(OAuthError::ClientMismatch) = result {
+                    throttle.record_failure(&presented, now);
                 }
                 let issued = result?;
                 record.oauth_client = Some(issued.client_id.clone());

@@ -6,6 +6,12 @@
 //! body bytes. Signature checks read this value and nothing else, so nothing
 //! here normalises, decodes or re-orders what it was given. This module does
 //! no I/O.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use bytes::Bytes;
 
@@ -129,30 +135,37 @@ pub fn form_decode(input: &str) -> String {
 /// Percent-decodes to bytes (`+` is a space); a `%` not followed by two hex
 /// digits is kept as it is. Bytes, not text, so `%FF` and `%FE` stay apart.
 pub fn form_decode_bytes(input: &str) -> Vec<u8> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&hi), Some(&lo)) => hex_value(hi).zip(hex_value(lo)),
+    let mut out = Vec::with_capacity(input.len());
+    let mut rest = input.as_bytes();
+    while let Some((&b, after)) = rest.split_first() {
+        let escape = match (b, after) {
+            (b'%', [hi, lo, ..]) => hex_value(*hi).zip(hex_value(*lo)),
             _ => None,
         };
-        match (escape, bytes[i]) {
+        match (escape, b) {
             (Some((hi, lo)), _) => {
                 out.push(hi << 4 | lo);
-                i += 3;
+                rest = after.get(2..).unwrap_or_default();
             }
             (None, b'+') => {
                 out.push(b' ');
-                i += 1;
+                rest = after;
             }
             (None, b) => {
                 out.push(b);
-                i += 1;
+                rest = after;
             }
         }
     }
     out
+}
+
+/// The upper-case hex digit of the low four bits of `nibble`.
+fn upper_hex_digit(nibble: u8) -> char {
+    match nibble & 0xf {
+        n @ 0..=9 => char::from(b'0' + n),
+        n => char::from(b'A' + n - 10),
+    }
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -172,19 +185,24 @@ pub fn percent_encode_unreserved(input: &str, out: &mut String) {
 
 /// [`percent_encode_unreserved`] for bytes that need not be UTF-8.
 pub fn percent_encode_unreserved_bytes(input: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in input {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            out.push(upper_hex_digit(b >> 4));
+            out.push(upper_hex_digit(b & 0xf));
         }
     }
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

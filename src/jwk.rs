@@ -6,6 +6,12 @@
 //! shared secret can ever be used to check a token. [`SigningKey`] is a
 //! PKCS#8 private key (Ed25519 or P-256) with its public half as a JWK.
 //! Pure: no I/O, no clock; fetching a JWKS is [`crate::jwks`]'s job.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use std::fmt;
 
@@ -311,13 +317,20 @@ impl SigningKey {
         }
         if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der) {
             let point = pair.public_key().as_ref();
-            if point.len() != 65 || point[0] != 0x04 {
+            // An uncompressed point: 0x04, then 32 bytes of x and 32 of y.
+            let Some((&0x04, coordinates)) = point.split_first() else {
                 return Err(JwkError::UnsupportedPrivateKey);
-            }
+            };
+            let Some((x, y)) = coordinates
+                .split_at_checked(32)
+                .filter(|(_, y)| y.len() == 32)
+            else {
+                return Err(JwkError::UnsupportedPrivateKey);
+            };
             let public_jwk = serde_json::json!({
                 "kty": "EC", "crv": "P-256",
-                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+                "x": URL_SAFE_NO_PAD.encode(x),
+                "y": URL_SAFE_NO_PAD.encode(y),
                 "kid": kid, "use": "sig", "alg": "ES256",
             });
             return Ok(SigningKey {
@@ -345,7 +358,7 @@ impl SigningKey {
 fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, JwkError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let Some(start) = pem.find(&begin) else {
+    let Some((_, after_begin)) = pem.split_once(&begin) else {
         return Err(
             if pem.contains("-----BEGIN EC PRIVATE KEY-----")
                 || pem.contains("-----BEGIN RSA PRIVATE KEY-----")
@@ -356,18 +369,20 @@ fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, JwkError> {
             },
         );
     };
-    let body_start = start + begin.len();
-    let Some(body_len) = pem[body_start..].find(&end) else {
+    let Some((body, _)) = after_begin.split_once(&end) else {
         return Err(JwkError::NotPem);
     };
-    let body: String = pem[body_start..body_start + body_len]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     STANDARD.decode(body).map_err(|_| JwkError::NotPem)
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 pub(crate) mod test_keys {
     //! Keys made fresh for unit tests.
 
@@ -433,6 +448,12 @@ pub(crate) mod test_keys {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::test_keys::*;
     use super::*;

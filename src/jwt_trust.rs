@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::jwk::{JwkError, KeySet};
+use crate::throttle::{FailureLimits, FailureThrottle};
 
 /// Least time between two unknown-`kid` re-fetches, unless configured.
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -178,6 +179,8 @@ pub struct BuiltinIssuer {
     /// The path part of the base URL (`""` for a bare host), so the
     /// endpoints are found behind an API Gateway stage too.
     pub base_path: String,
+    /// Failed client authentications at the token endpoint.
+    pub failure_throttle: FailureThrottle,
 }
 
 impl BuiltinIssuer {
@@ -197,7 +200,14 @@ impl BuiltinIssuer {
             },
             token_lifetime,
             base_path,
+            failure_throttle: FailureThrottle::default(),
         }
+    }
+
+    /// The same issuer with its token endpoint throttled at `limits`.
+    pub fn with_failure_limits(mut self, limits: FailureLimits) -> BuiltinIssuer {
+        self.failure_throttle = FailureThrottle::new(limits);
+        self
     }
 }
 

@@ -6,6 +6,12 @@
 //! events are read directly rather than through lambda_http's
 //! `http::Request`, which rewrites paths and headers that SigV4 signed.
 //! No I/O happens here.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -329,6 +335,12 @@ impl From<HttpResponse> for LambdaHttpResponse {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

@@ -15,7 +15,8 @@
 //! - [`destination`]: the decision table; one place maps refusals to HTTP.
 //! - [`auth`]: the `token`, `sigv4`, `iam` and `jwt` methods (pure, clock
 //!   injected).
-//! - [`oauth`]: the built-in OAuth 2.0 token endpoint and its JWKS document.
+//! - [`oauth`]: the built-in OAuth 2.0 token endpoint and its JWKS document;
+//!   [`throttle`] counts its failed client authentications.
 //! - [`redox`]: handshake or push, and the `Meta` fields of a push.
 //! - [`sink`]: the [`sink::Sink`] trait, the SQS sink and the local spool.
 //! - [`material`]: auth material, its sources and cache;
@@ -48,3 +49,4 @@ pub mod response;
 pub mod secrets_manager;
 pub mod sink;
 pub mod telemetry;
+pub mod throttle;

@@ -20,7 +20,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -38,6 +39,16 @@ pub enum MaterialError {
     Invalid(String),
     #[error("auth material could not be read: {0}")]
     Unreachable(String),
+}
+
+impl MaterialError {
+    /// The same error, prefixed with where in the document it arose.
+    fn located(self, at: &str) -> Self {
+        match self {
+            MaterialError::Invalid(why) => MaterialError::Invalid(format!("{at}: {why}")),
+            other => other,
+        }
+    }
 }
 
 /// The SHA-256 of a verification token; only digests are kept in memory so
@@ -58,14 +69,12 @@ impl fmt::Debug for TokenDigest {
 }
 
 /// One SigV4 key pair issued to Redox alone.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SigV4Key {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub region: String,
     pub service: String,
-    #[serde(default)]
     pub session_token: Option<String>,
 }
 
@@ -78,35 +87,6 @@ impl fmt::Debug for SigV4Key {
             .field("session_token", &self.session_token.as_ref().map(|_| ".."))
             .finish_non_exhaustive()
     }
-}
-
-/// One client of the built-in token endpoint, as the document lists it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OAuthClientEntry {
-    client_id: String,
-    client_secret: String,
-}
-
-/// One private key of the built-in issuer, as the document lists it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SigningKeyEntry {
-    kid: String,
-    private_key_pem: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MaterialDocument {
-    #[serde(default)]
-    verification_tokens: Vec<String>,
-    #[serde(default)]
-    sigv4_keys: Vec<SigV4Key>,
-    #[serde(default)]
-    oauth_clients: Vec<OAuthClientEntry>,
-    #[serde(default)]
-    oauth_signing_keys: Vec<SigningKeyEntry>,
 }
 
 /// Shortest client secret accepted: the endpoint must not be guessable.
@@ -171,21 +151,32 @@ impl IssuerMaterial {
         client_id: &str,
         client_secret: &str,
     ) -> Result<(), MaterialError> {
+        self.add_client_at("oauth_clients", client_id, client_secret)
+    }
+
+    /// [`IssuerMaterial::add_client`], with `at` naming where the client sits
+    /// in the document. Messages never quote the id or the secret.
+    fn add_client_at(
+        &mut self,
+        at: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<(), MaterialError> {
         if client_id.is_empty()
             || client_id.len() > 256
             || client_id.trim() != client_id
             || client_id.chars().any(|c| c.is_control())
         {
-            return Err(MaterialError::Invalid(
-                "oauth_clients: client_id must be 1-256 characters, without surrounding whitespace or control characters".into(),
-            ));
+            return Err(MaterialError::Invalid(format!(
+                "{at}: client_id must be 1-256 characters, without surrounding whitespace or control characters"
+            )));
         }
         if client_secret.len() < MIN_CLIENT_SECRET_LEN
             || client_secret.len() > 4096
             || client_secret.chars().any(|c| c.is_control())
         {
             return Err(MaterialError::Invalid(format!(
-                "oauth_clients: the client_secret of {client_id:?} must be {MIN_CLIENT_SECRET_LEN}-4096 characters without control characters"
+                "{at}: client_secret must be {MIN_CLIENT_SECRET_LEN}-4096 characters without control characters"
             )));
         }
         self.clients.push(OAuthClient {
@@ -201,18 +192,29 @@ impl IssuerMaterial {
         kid: &str,
         private_key_pem: &str,
     ) -> Result<(), MaterialError> {
+        self.add_signing_key_at("oauth_signing_keys", kid, private_key_pem)
+    }
+
+    /// [`IssuerMaterial::add_signing_key`], with `at` naming where the key
+    /// sits in the document. Messages never quote the kid or the key.
+    fn add_signing_key_at(
+        &mut self,
+        at: &str,
+        kid: &str,
+        private_key_pem: &str,
+    ) -> Result<(), MaterialError> {
         if kid.is_empty() || kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(MaterialError::Invalid(
-                "oauth_signing_keys: kid must be 1-128 printable ASCII characters".into(),
-            ));
+            return Err(MaterialError::Invalid(format!(
+                "{at}: kid must be 1-128 printable ASCII characters"
+            )));
         }
         if self.signing_keys.iter().any(|k| k.kid == kid) {
             return Err(MaterialError::Invalid(format!(
-                "oauth_signing_keys: kid {kid:?} appears twice"
+                "{at}: kid is the same as an earlier key's"
             )));
         }
         let key = SigningKey::from_pkcs8_pem(kid, private_key_pem)
-            .map_err(|e| MaterialError::Invalid(format!("oauth_signing_keys {kid:?}: {e}")))?;
+            .map_err(|e| MaterialError::Invalid(format!("{at}: private_key_pem: {e}")))?;
         self.push_signing_key(key);
         Ok(())
     }
@@ -257,35 +259,74 @@ impl From<AuthMaterial> for Material {
 
 impl Material {
     /// Parses a secret's text: the JSON document of SPEC 3.4, or, when the
-    /// text is not a JSON object, one verification token.
+    /// text is not a JSON object, one verification token. No error quotes a
+    /// value from the text: it names the field, the type expected and found,
+    /// or the line and column of a syntax error.
     pub fn from_secret_text(text: &str) -> Result<Self, MaterialError> {
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
-            let doc: MaterialDocument = serde_json::from_str(trimmed)
-                .map_err(|e| MaterialError::Invalid(format!("auth material JSON: {e}")))?;
-            let mut material = Material::default();
-            for token in &doc.verification_tokens {
-                material.auth.add_token(token)?;
-            }
-            for key in doc.sigv4_keys {
-                validate_key(&key)?;
-                material.auth.sigv4_keys.push(key);
-            }
-            for client in &doc.oauth_clients {
-                material
-                    .issuer
-                    .add_client(&client.client_id, &client.client_secret)?;
-            }
-            for key in &doc.oauth_signing_keys {
-                material
-                    .issuer
-                    .add_signing_key(&key.kid, &key.private_key_pem)?;
-            }
-            return Ok(material);
+            return Material::from_document(trimmed);
         }
         let mut material = Material::default();
         // A plain-text file usually ends with a newline; the token does not.
         material.auth.add_token(trimmed)?;
+        Ok(material)
+    }
+
+    /// The JSON document, walked field by field rather than deserialised
+    /// into structs: serde's type errors quote the offending value (a token
+    /// where a list was expected, a secret where an object was), and that
+    /// message reaches the start-up error and the logs.
+    fn from_document(text: &str) -> Result<Self, MaterialError> {
+        let StrictValue(document) = serde_json::from_str(text).map_err(|e| {
+            MaterialError::Invalid(format!(
+                "auth material JSON: {} at line {} column {}",
+                json_error_kind(e.classify()),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let fields = object(&document, "auth material JSON")?;
+        only_fields(
+            fields,
+            "auth material JSON",
+            &[
+                "verification_tokens",
+                "sigv4_keys",
+                "oauth_clients",
+                "oauth_signing_keys",
+            ],
+        )?;
+        let mut material = Material::default();
+        for (at, token) in array(fields, "verification_tokens")? {
+            material
+                .auth
+                .add_token(string(token, &at)?)
+                .map_err(|e| e.located(&at))?;
+        }
+        for (at, entry) in array(fields, "sigv4_keys")? {
+            let key = sigv4_key(entry, &at)?;
+            validate_key(&key, &at)?;
+            material.auth.sigv4_keys.push(key);
+        }
+        for (at, entry) in array(fields, "oauth_clients")? {
+            let client = object(entry, &at)?;
+            only_fields(client, &at, &["client_id", "client_secret"])?;
+            material.issuer.add_client_at(
+                &at,
+                required_string(client, &at, "client_id")?,
+                required_string(client, &at, "client_secret")?,
+            )?;
+        }
+        for (at, entry) in array(fields, "oauth_signing_keys")? {
+            let key = object(entry, &at)?;
+            only_fields(key, &at, &["kid", "private_key_pem"])?;
+            material.issuer.add_signing_key_at(
+                &at,
+                required_string(key, &at, "kid")?,
+                required_string(key, &at, "private_key_pem")?,
+            )?;
+        }
         Ok(material)
     }
 
@@ -368,7 +409,7 @@ impl AuthMaterial {
     }
 }
 
-fn validate_key(key: &SigV4Key) -> Result<(), MaterialError> {
+fn validate_key(key: &SigV4Key, at: &str) -> Result<(), MaterialError> {
     let fields = [
         ("access_key_id", &key.access_key_id),
         ("secret_access_key", &key.secret_access_key),
@@ -381,11 +422,185 @@ fn validate_key(key: &SigV4Key) -> Result<(), MaterialError> {
             || (value.contains('/') && name != "secret_access_key")
         {
             return Err(MaterialError::Invalid(format!(
-                "sigv4_keys: {name} must be non-empty, without surrounding whitespace or '/'"
+                "{at}.{name} must be non-empty, without surrounding whitespace or '/'"
             )));
         }
     }
     Ok(())
+}
+
+/// What kind of JSON error, without serde's message (which may quote input).
+fn json_error_kind(category: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match category {
+        Category::Syntax => "a syntax error",
+        Category::Eof => "an unexpected end",
+        // The only data error `StrictValue` raises.
+        Category::Data => "a repeated field",
+        Category::Io => "a read error",
+    }
+}
+
+/// A JSON value whose objects repeat no field. `serde_json::Value` keeps
+/// the last of a repeated field silently, which would drop credentials.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictValueVisitor)
+    }
+}
+
+struct StrictValueVisitor;
+
+impl<'de> Visitor<'de> for StrictValueVisitor {
+    type Value = StrictValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(StrictValue(Value::Array(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+        let mut fields = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let StrictValue(value) = map.next_value()?;
+            // The name is not quoted: see `only_fields`.
+            if fields.insert(name, value).is_some() {
+                return Err(serde::de::Error::custom("a field is repeated"));
+            }
+        }
+        Ok(StrictValue(Value::Object(fields)))
+    }
+}
+
+/// The JSON type of a value, for messages that must not show the value.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(at: &str, expected: &str, found: &Value) -> MaterialError {
+    MaterialError::Invalid(format!(
+        "{at}: expected {expected}, found {}",
+        type_name(found)
+    ))
+}
+
+fn object<'v>(value: &'v Value, at: &str) -> Result<&'v Map<String, Value>, MaterialError> {
+    value
+        .as_object()
+        .ok_or_else(|| wrong_type(at, "an object", value))
+}
+
+fn string<'v>(value: &'v Value, at: &str) -> Result<&'v str, MaterialError> {
+    value
+        .as_str()
+        .ok_or_else(|| wrong_type(at, "a string", value))
+}
+
+fn required_string<'v>(
+    fields: &'v Map<String, Value>,
+    at: &str,
+    name: &str,
+) -> Result<&'v str, MaterialError> {
+    match fields.get(name) {
+        Some(value) => string(value, &format!("{at}.{name}")),
+        None => Err(MaterialError::Invalid(format!("{at}: {name} is missing"))),
+    }
+}
+
+/// The elements of the list `name` (absent means empty), each with its
+/// location (`name[i]`) for messages.
+fn array<'v>(
+    fields: &'v Map<String, Value>,
+    name: &str,
+) -> Result<Vec<(String, &'v Value)>, MaterialError> {
+    match fields.get(name) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("{name}[{i}]"), item))
+            .collect()),
+        Some(other) => Err(wrong_type(name, "a list", other)),
+    }
+}
+
+/// Refuses unknown fields (a typo would silently drop a credential). The
+/// unknown name is not quoted: a value pasted in the wrong place can be a
+/// key as easily as a value.
+fn only_fields(
+    fields: &Map<String, Value>,
+    at: &str,
+    allowed: &[&str],
+) -> Result<(), MaterialError> {
+    if fields.keys().all(|name| allowed.contains(&name.as_str())) {
+        Ok(())
+    } else {
+        Err(MaterialError::Invalid(format!(
+            "{at}: has a field that is not one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+fn sigv4_key(entry: &Value, at: &str) -> Result<SigV4Key, MaterialError> {
+    let fields = object(entry, at)?;
+    only_fields(
+        fields,
+        at,
+        &[
+            "access_key_id",
+            "secret_access_key",
+            "region",
+            "service",
+            "session_token",
+        ],
+    )?;
+    let session_token = match fields.get("session_token") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(string(value, &format!("{at}.session_token"))?.to_owned()),
+    };
+    Ok(SigV4Key {
+        access_key_id: required_string(fields, at, "access_key_id")?.to_owned(),
+        secret_access_key: required_string(fields, at, "secret_access_key")?.to_owned(),
+        region: required_string(fields, at, "region")?.to_owned(),
+        service: required_string(fields, at, "service")?.to_owned(),
+        session_token,
+    })
 }
 
 /// Somewhere auth material can be read from.
@@ -788,6 +1003,145 @@ mod tests {
             .collect();
         assert_eq!(kids, ["new", "old"]);
         assert_eq!(current.issuer.clients().len(), 2);
+    }
+
+    /// A document with one of everything, every secret-bearing value valid.
+    fn full_document() -> serde_json::Value {
+        serde_json::json!({
+            "verification_tokens": ["a-verification-token"],
+            "sigv4_keys": [{"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s/ecret",
+                            "region": "us-east-1", "service": "lambda",
+                            "session_token": "a-session-token"}],
+            "oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret"}],
+            "oauth_signing_keys": [{"kid": "k1",
+                                    "private_key_pem": crate::jwk::test_keys::ed25519_pem()}],
+        })
+    }
+
+    /// Every way a secret-bearing value can have the wrong shape, each
+    /// carrying `canary` somewhere serde would have quoted it.
+    fn wrong_shapes(canary: &str) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        vec![
+            json!([canary]),
+            json!([[canary]]),
+            json!({ "value": canary }),
+            json!({ canary: canary }),
+            json!(format!("{canary}:{canary}")),
+            json!(7),
+            json!(true),
+        ]
+    }
+
+    fn assert_no_canary(text: &str, canary: &str, what: &str) {
+        match Material::from_secret_text(text) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(error) => {
+                let shown = format!("{error} {error:?}");
+                assert!(!shown.contains(canary), "{what}: {shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn material_errors_never_quote_a_value_of_the_wrong_type() {
+        let pointers = [
+            "/verification_tokens",
+            "/verification_tokens/0",
+            "/sigv4_keys",
+            "/sigv4_keys/0",
+            "/sigv4_keys/0/access_key_id",
+            "/sigv4_keys/0/secret_access_key",
+            "/sigv4_keys/0/session_token",
+            "/sigv4_keys/0/region",
+            "/oauth_clients",
+            "/oauth_clients/0",
+            "/oauth_clients/0/client_id",
+            "/oauth_clients/0/client_secret",
+            "/oauth_signing_keys",
+            "/oauth_signing_keys/0",
+            "/oauth_signing_keys/0/kid",
+            "/oauth_signing_keys/0/private_key_pem",
+        ];
+        assert!(Material::from_secret_text(&full_document().to_string()).is_ok());
+        for (n, pointer) in pointers.iter().enumerate() {
+            let canary = format!("CANARY{n}");
+            for shape in wrong_shapes(&canary) {
+                let mut document = full_document();
+                *document.pointer_mut(pointer).unwrap() = shape;
+                let what = format!("{pointer} = {}", document.pointer(pointer).unwrap());
+                // A string where a string belongs is not a wrong type.
+                let text = document.to_string();
+                if Material::from_secret_text(&text).is_ok() {
+                    continue;
+                }
+                assert_no_canary(&text, &canary, &what);
+            }
+        }
+        // The reports from the issue, verbatim in shape.
+        for text in [
+            r#"{"verification_tokens": "CANARY-token"}"#,
+            r#"{"oauth_clients": ["CANARY-secret"]}"#,
+            r#"{"sigv4_keys": ["AKID:CANARY-secret"]}"#,
+            r#"{"CANARY-secret": ["t"]}"#,
+            r#"{"sigv4_keys": [{"access_key_id": "A", "secret_access_key": "s", "region": "r", "service": "s", "CANARY-secret": 1}]}"#,
+        ] {
+            assert_no_canary(text, "CANARY", text);
+        }
+    }
+
+    #[test]
+    fn material_errors_never_quote_a_value_that_fails_validation_or_syntax() {
+        let pem = crate::jwk::test_keys::ed25519_pem();
+        let cases = [
+            // Syntax errors around a secret.
+            r#"{"verification_tokens": ["CANARY"#.to_owned(),
+            r#"{"verification_tokens": ["CANARY" "x"]}"#.to_owned(),
+            r#"{"verification_tokens": ["CANARY\q"]}"#.to_owned(),
+            "{\"verification_tokens\": [\"CANARY\u{1}\"]}".to_owned(),
+            r#"{"verification_tokens": [CANARY]}"#.to_owned(),
+            r#"{"verification_tokens": ["t"]} CANARY"#.to_owned(),
+            r#"{"verification_tokens": ["t"], "verification_tokens": ["CANARY"]}"#.to_owned(),
+            // Values of the right type that fail validation.
+            r#"{"verification_tokens": [" CANARY"]}"#.to_owned(),
+            r#"{"sigv4_keys": [{"access_key_id": "CANARY/x", "secret_access_key": "s", "region": "r", "service": "s"}]}"#.to_owned(),
+            r#"{"sigv4_keys": [{"access_key_id": "A", "secret_access_key": " CANARY", "region": "r", "service": "s"}]}"#.to_owned(),
+            r#"{"oauth_clients": [{"client_id": "CANARY", "client_secret": "CANARY-short"}]}"#.to_owned(),
+            r#"{"oauth_clients": [{"client_id": " CANARY", "client_secret": "a-long-enough-secret"}]}"#.to_owned(),
+            r#"{"oauth_signing_keys": [{"kid": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----\n"}]}"#.to_owned(),
+            r#"{"oauth_signing_keys": [{"kid": "k", "private_key_pem": "CANARY"}]}"#.to_owned(),
+            r#"{"oauth_signing_keys": [{"kid": "CANARY key", "private_key_pem": "x"}]}"#.to_owned(),
+            serde_json::json!({"oauth_signing_keys": [
+                {"kid": "CANARY", "private_key_pem": pem},
+                {"kid": "CANARY", "private_key_pem": pem}]})
+            .to_string(),
+        ];
+        for text in &cases {
+            assert_no_canary(text, "CANARY", text);
+        }
+    }
+
+    #[test]
+    fn material_errors_still_say_where_and_what() {
+        let error = Material::from_secret_text(r#"{"verification_tokens": "t"}"#).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "auth material is not valid: verification_tokens: expected a list, found a string"
+        );
+        let error = Material::from_secret_text(
+            r#"{"sigv4_keys": [{"access_key_id": "A", "secret_access_key": 5, "region": "r", "service": "s"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "auth material is not valid: sigv4_keys[0].secret_access_key: expected a string, found a number"
+        );
+        let error =
+            Material::from_secret_text("{\n\"verification_tokens\": [\"t\",]\n}").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "auth material is not valid: auth material JSON: a syntax error at line 2 column 29"
+        );
     }
 
     #[test]

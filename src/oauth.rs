@@ -10,6 +10,12 @@
 //! material; the `jwt` method accepts them with no further set-up. Every
 //! refusal is an [`OAuthError`] that [`crate::destination`] turns into the
 //! RFC 6749 5.2 answer. Pure: the material and the clock come in.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,11 +23,11 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::inbound::{InboundRequest, form_decode, query_pairs};
 use crate::jwt_trust::BuiltinIssuer;
-use crate::material::{IssuerMaterial, TokenDigest};
+use crate::material::{IssuerMaterial, OAuthClient, TokenDigest};
 
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -73,6 +79,8 @@ pub enum OAuthError {
     InvalidClient(&'static str),
     #[error("invalid_client: unknown client or wrong secret")]
     ClientMismatch,
+    #[error("too many failed client authentications; refused unchecked for {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error("unsupported_grant_type: only client_credentials is issued")]
     UnsupportedGrantType,
     #[error("invalid_scope: a scope was requested; tokens here carry none")]
@@ -89,6 +97,8 @@ impl OAuthError {
         match self {
             OAuthError::MethodNotAllowed(_) | OAuthError::InvalidRequest(_) => "invalid_request",
             OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => "invalid_client",
+            // RFC 8628 3.5, registered for the token endpoint: poll slower.
+            OAuthError::Throttled { .. } => "slow_down",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::InvalidScope => "invalid_scope",
             OAuthError::NoSigningKey | OAuthError::SigningFailed => "auth_unavailable",
@@ -100,6 +110,7 @@ impl OAuthError {
             OAuthError::MethodNotAllowed(_) => 405,
             // RFC 6749 5.2: 401 with a WWW-Authenticate challenge.
             OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => 401,
+            OAuthError::Throttled { .. } => 429,
             OAuthError::NoSigningKey | OAuthError::SigningFailed => 503,
             _ => 400,
         }
@@ -114,6 +125,9 @@ impl OAuthError {
             OAuthError::InvalidRequest(why) => why,
             OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => {
                 "Client authentication failed."
+            }
+            OAuthError::Throttled { .. } => {
+                "Too many failed client authentications; retry after the Retry-After delay."
             }
             OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
             OAuthError::InvalidScope => {
@@ -164,16 +178,31 @@ pub fn jwks_document(material: &IssuerMaterial) -> serde_json::Value {
     serde_json::json!({ "keys": keys })
 }
 
-/// `true` when `client_id` and `client_secret` match one configured client.
-/// Every client is compared, as digests, in constant time.
-pub fn client_matches(material: &IssuerMaterial, client_id: &str, client_secret: &str) -> bool {
+/// The configured client whose id and secret both match. Every client is
+/// compared, as digests, without early exit, so the time taken does not say
+/// which ids exist or where they sit in the list.
+pub fn matching_client<'m>(
+    material: &'m IssuerMaterial,
+    client_id: &str,
+    client_secret: &str,
+) -> Option<&'m OAuthClient> {
     let id = TokenDigest::of(client_id.as_bytes());
     let secret = TokenDigest::of(client_secret.as_bytes());
-    let mut matched = Choice::from(0);
-    for client in material.clients() {
-        matched |= client.id_digest.0.ct_eq(&id.0) & client.secret_digest.0.ct_eq(&secret.0);
+    let mut found = Choice::from(0);
+    let mut index = 0u64;
+    for (i, client) in material.clients().iter().enumerate() {
+        let hit =
+            client.id_digest.0.ct_eq(&id.0) & client.secret_digest.0.ct_eq(&secret.0) & !found;
+        index.conditional_assign(&(i as u64), hit);
+        found |= hit;
     }
-    bool::from(matched)
+    if bool::from(found) {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| material.clients().get(i))
+    } else {
+        None
+    }
 }
 
 /// Client credentials as presented.
@@ -192,11 +221,13 @@ fn basic_credentials(value: &str) -> Result<PresentedClient, OAuthError> {
     let (id, secret) = text.split_once(':').ok_or(OAuthError::InvalidRequest(
         "the Basic credentials have no ':'",
     ))?;
-    let mut readings = vec![(id.to_owned(), secret.to_owned())];
+    let raw = (id.to_owned(), secret.to_owned());
     let form = (form_decode(id), form_decode(secret));
-    if form != readings[0] {
-        readings.push(form);
-    }
+    let readings = if form == raw {
+        vec![raw]
+    } else {
+        vec![raw, form]
+    };
     Ok(PresentedClient { readings })
 }
 
@@ -219,7 +250,7 @@ fn form_parameters(request: &InboundRequest) -> Result<Vec<(String, String)>, OA
     let pairs = query_pairs(body);
     for (i, (name, _)) in pairs.iter().enumerate() {
         // RFC 6749 3.2: parameters must not be included more than once.
-        if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+        if pairs.iter().take(i).any(|(earlier, _)| earlier == name) {
             return Err(OAuthError::InvalidRequest("A parameter is repeated."));
         }
     }
@@ -277,6 +308,19 @@ fn presented_client(
     }
 }
 
+/// Every reading of the client id a token request presents, for the
+/// failure throttle; empty when it presents none or is malformed. Taken
+/// from the request alone, never from the configured clients.
+pub fn presented_client_ids(request: &InboundRequest) -> Vec<String> {
+    let Ok(pairs) = form_parameters(request) else {
+        return Vec::new();
+    };
+    match presented_client(request, &pairs) {
+        Ok(client) => client.readings.into_iter().map(|(id, _)| id).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Answers a token request: checks it, authenticates the client, and signs
 /// a token valid for the issuer's token lifetime from `now`.
 pub fn issue_token(
@@ -292,14 +336,20 @@ pub fn issue_token(
     let grant_type = parameter(&pairs, "grant_type")
         .ok_or(OAuthError::InvalidRequest("grant_type is missing."))?;
     let client = presented_client(request, &pairs)?;
-    let mut matched = false;
-    for (id, secret) in &client.readings {
-        matched |= client_matches(material, id, secret);
-    }
-    if !matched {
-        return Err(OAuthError::ClientMismatch);
-    }
-    let client_id = client.readings[0].0.clone();
+    // Every reading is checked, whichever matches.
+    let matches: Vec<Option<&OAuthClient>> = client
+        .readings
+        .iter()
+        .map(|(id, secret)| matching_client(material, id, secret))
+        .collect();
+    // The token names the configured id, not the spelling the client sent
+    // (`%6Fther` authenticates as `other` and gets a token for `other`).
+    let client_id = matches
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|client| client.client_id.clone())
+        .ok_or(OAuthError::ClientMismatch)?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType);
     }
@@ -349,6 +399,12 @@ pub fn sign_token(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use std::time::Duration;
 
@@ -464,6 +520,33 @@ mod tests {
                 Err(JwtError::Expired)
             );
         }
+    }
+
+    #[test]
+    fn the_token_names_the_configured_client_not_the_spelling_sent() {
+        for spelling in ["%6Fther", "%6fther", "oth%65r", "other"] {
+            let issued = issue(&token_request(
+                &[("authorization", &basic(spelling, "another-long-secret"))],
+                "grant_type=client_credentials",
+            ))
+            .unwrap();
+            assert_eq!(issued.client_id, "other", "{spelling}");
+            let claims = issued.access_token.split('.').nth(1).unwrap();
+            let claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+            assert_eq!(
+                (&claims["sub"], &claims["client_id"]),
+                (&"other".into(), &"other".into()),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            presented_client_ids(&token_request(
+                &[("authorization", &basic("%6Fther", "x"))],
+                "grant_type=client_credentials",
+            )),
+            ["%6Fther", "other"]
+        );
     }
 
     #[test]

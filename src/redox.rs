@@ -6,6 +6,12 @@
 //! no Redox attributes. Only the first level of the body and the `Meta`
 //! object are deserialised; everything else is skipped without allocation.
 //! No I/O happens here.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use std::fmt;
 
@@ -249,6 +255,12 @@ pub fn extract_meta(meta: &Value) -> RedoxMeta {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
     use crate::inbound::{FrontDoor, Origin};

@@ -239,6 +239,14 @@ fn independently_signed_tokens_are_accepted_and_every_refusal_leaves_nothing_que
                  json!({"jwk": {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}})),
             with(token_spec("oversized", "ed", "EdDSA"), "claims", json!({"pad": "x".repeat(9000)})),
             with(token_spec("unknown_kid", "ed", "EdDSA"), "headers", json!({"kid": "ed-rotated"})),
+            // ID tokens are not access tokens (Cognito marks them, OIDC
+            // ones bind themselves to an access token).
+            with(token_spec("cognito_id_token", "ed", "EdDSA"), "claims", json!({"token_use": "id"})),
+            with(token_spec("oidc_id_token", "ed", "EdDSA"), "claims",
+                 json!({"at_hash": "x4Rn2Mh9P6qZbF1tLk0A3w", "nonce": "n-0S6_WzA2Mj"})),
+            with(token_spec("logout_token", "ed", "EdDSA"), "headers", json!({"typ": "logout+jwt"})),
+            with(token_spec("cognito_access_token", "ed", "EdDSA"), "claims", json!({"token_use": "access"})),
+            with(token_spec("rfc9068_access_token", "ed", "EdDSA"), "headers", json!({"typ": "at+jwt"})),
         ],
     }));
     let token = |name: &str| made["tokens"][name].as_str().expect(name).to_owned();
@@ -262,6 +270,8 @@ fn independently_signed_tokens_are_accepted_and_every_refusal_leaves_nothing_que
         "es384",
         "eddsa",
         "scp_array",
+        "cognito_access_token",
+        "rfc9068_access_token",
     ] {
         assert_queued(&push_with(&server, &token(name), &[]), &spool, name);
     }
@@ -272,7 +282,7 @@ fn independently_signed_tokens_are_accepted_and_every_refusal_leaves_nothing_que
         "jwt and token header",
     );
     let accepted = spooled(&spool).len();
-    assert_eq!(accepted, 8);
+    assert_eq!(accepted, 10);
 
     for name in [
         "expired",
@@ -290,6 +300,9 @@ fn independently_signed_tokens_are_accepted_and_every_refusal_leaves_nothing_que
         "jwk",
         "oversized",
         "unknown_kid",
+        "cognito_id_token",
+        "oidc_id_token",
+        "logout_token",
     ] {
         assert_invalid_token(&push_with(&server, &token(name), &[]), name);
         assert_eq!(spooled(&spool).len(), accepted, "{name} queued something");

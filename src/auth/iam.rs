@@ -4,6 +4,12 @@
 //!
 //! The principal is read from the event's request context, which only AWS
 //! writes, never from a header, which the caller writes.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use super::AuthError;
 use crate::inbound::InboundRequest;

@@ -8,6 +8,12 @@
 //! algorithm), the signature, and only then the claims (`exp` required,
 //! `nbf`/`iat` honoured, 60 s leeway, audience, scopes). Pure: the key sets
 //! and the clock come in as arguments.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +32,14 @@ pub const LEEWAY: Duration = Duration::from_secs(60);
 /// Header members that carry a key or say where to get one: a token must
 /// never choose the key it is checked with.
 const KEY_CARRYING_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
+/// `typ` header values an access token may carry (absent is fine too):
+/// plain JWTs (Cognito, Okta, Entra ID, Google, older Auth0) and RFC 9068
+/// access tokens (Auth0's profile, the built-in issuer). An ID token of
+/// another profile, a logout token, a DPoP proof, ... are refused.
+const ACCESS_TOKEN_TYPES: [&str; 3] = ["JWT", "at+jwt", "application/at+jwt"];
+/// Claims only OpenID Connect ID tokens carry (OIDC Core 3.1.3.6, 3.3.2.11):
+/// hashes binding the ID token to an access token or code issued with it.
+const ID_TOKEN_CLAIMS: [&str; 2] = ["at_hash", "c_hash"];
 
 /// Every reason a bearer JWT is refused. Values copied from the token are
 /// reduced to a short, printable form before they reach a log line.
@@ -71,6 +85,8 @@ pub enum JwtError {
     WrongAudience,
     #[error("the token lacks a required scope")]
     MissingScope,
+    #[error("the token is not an access token ({0})")]
+    NotAnAccessToken(&'static str),
 }
 
 /// One issuer a token may come from, with its keys as fetched for this
@@ -179,13 +195,17 @@ pub fn verify_jwt(
             key: key.kind.as_str(),
         });
     }
-    let signed = &token[..header_part.len() + 1 + claims_part.len()];
+    // The signed part is `header.claims`, everything before the last dot.
+    let signed = token
+        .rsplit_once('.')
+        .map_or(token, |(signed, _signature)| signed);
     match jsonwebtoken::crypto::verify(signature_part, signed.as_bytes(), &key.decoding, alg) {
         Ok(true) => {}
         _ => return Err(JwtError::BadSignature),
     }
 
     check_times(&claims, now)?;
+    check_access_token(&claims)?;
     check_audience(&claims, &issuer.settings.audiences)?;
     check_scopes(&claims, &issuer.settings.required_scopes)?;
     Ok(VerifiedJwt {
@@ -215,6 +235,15 @@ fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
     }
     if header.contains_key("crit") {
         return Err(JwtError::CriticalHeader);
+    }
+    match header.get("typ") {
+        None => {}
+        // RFC 7519 5.1 and RFC 9068 2.1; media types compare case-insensitively.
+        Some(Value::String(typ))
+            if ACCESS_TOKEN_TYPES
+                .iter()
+                .any(|accepted| typ.eq_ignore_ascii_case(accepted)) => {}
+        Some(_) => return Err(JwtError::NotAnAccessToken("typ")),
     }
     Ok(algorithm)
 }
@@ -246,6 +275,25 @@ fn check_times(claims: &Map<String, Value>, now: SystemTime) -> Result<(), JwtEr
     }
     if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now + leeway) {
         return Err(JwtError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// Refuses ID tokens: with no required scope, an ID token whose `aud` is an
+/// accepted audience (Okta, Auth0 and Entra ID put the client id there)
+/// would otherwise pass. Amazon Cognito marks its tokens with `token_use`
+/// (`access` or `id`); OpenID Connect ID tokens may carry `at_hash`/`c_hash`.
+fn check_access_token(claims: &Map<String, Value>) -> Result<(), JwtError> {
+    match claims.get("token_use") {
+        None => {}
+        Some(Value::String(token_use)) if token_use == "access" => {}
+        Some(_) => return Err(JwtError::NotAnAccessToken("token_use")),
+    }
+    if let Some(name) = ID_TOKEN_CLAIMS
+        .into_iter()
+        .find(|name| claims.contains_key(*name))
+    {
+        return Err(JwtError::NotAnAccessToken(name));
     }
     Ok(())
 }
@@ -293,6 +341,12 @@ fn check_scopes(claims: &Map<String, Value>, required: &[String]) -> Result<(), 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 pub(crate) mod test_tokens {
     //! Tokens signed in tests with aws-lc-rs directly (not with the code
     //! under test).
@@ -346,6 +400,12 @@ pub(crate) mod test_tokens {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use std::sync::OnceLock;
 
@@ -506,6 +566,71 @@ mod tests {
         assert_eq!(check(&forged), Err(JwtError::BadSignature));
         let no_signature = format!("{}.{}.", parts[0], parts[1]);
         assert_eq!(check(&no_signature), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn id_tokens_are_not_access_tokens() {
+        // Cognito: an ID token names the app client in `aud` and says
+        // `token_use: id`; with no required scope it once passed.
+        let cognito_id = with(
+            claims(),
+            json!({"token_use": "id", "email": "a@example.com"}),
+        );
+        assert_eq!(
+            check(&ed_token(&cognito_id)),
+            Err(JwtError::NotAnAccessToken("token_use"))
+        );
+        for odd in [json!("ID"), json!(1), json!(["access"]), json!(null)] {
+            let token_use = with(claims(), json!({"token_use": odd}));
+            // `null` removes the claim: no token_use at all is fine.
+            if odd.is_null() {
+                assert!(check(&ed_token(&token_use)).is_ok());
+            } else {
+                assert_eq!(
+                    check(&ed_token(&token_use)),
+                    Err(JwtError::NotAnAccessToken("token_use")),
+                    "{odd}"
+                );
+            }
+        }
+        assert!(check(&ed_token(&with(claims(), json!({"token_use": "access"})))).is_ok());
+        // OpenID Connect ID tokens (Okta, Auth0, Entra ID) bind themselves
+        // to an access token or code with a hash claim.
+        for name in ["at_hash", "c_hash"] {
+            let id_token = with(claims(), json!({ name: "bWFkZS11cA", "nonce": "n" }));
+            assert_eq!(
+                check(&ed_token(&id_token)),
+                Err(JwtError::NotAnAccessToken(name))
+            );
+        }
+    }
+
+    #[test]
+    fn only_access_token_types_are_accepted_in_typ() {
+        let with_typ = |typ: Value| {
+            token(
+                &json!({"alg": "EdDSA", "kid": "ed-1", "typ": typ}),
+                &claims(),
+                Signer::Ed(&keys().ed),
+            )
+        };
+        for accepted in ["JWT", "jwt", "at+jwt", "application/at+jwt", "AT+JWT"] {
+            assert!(check(&with_typ(json!(accepted))).is_ok(), "{accepted}");
+        }
+        for refused in [
+            json!("id_token+jwt"),
+            json!("logout+jwt"),
+            json!("dpop+jwt"),
+            json!("secevent+jwt"),
+            json!(""),
+            json!(5),
+        ] {
+            assert_eq!(
+                check(&with_typ(refused.clone())),
+                Err(JwtError::NotAnAccessToken("typ")),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

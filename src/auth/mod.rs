@@ -7,6 +7,12 @@
 //! With `jwt` on, a Bearer value that is a verification token (or repeats the
 //! `verification-token` header) belongs to `token`; any other is a JWT. The
 //! module is pure: material, key sets and the clock come in as arguments.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 pub mod iam;
 pub mod jwt;
@@ -87,20 +93,32 @@ pub enum AuthError {
 
 impl AuthError {
     /// Whether fresher material could turn this refusal into an acceptance
-    /// (a token or key rotated since the cache was filled).
+    /// (a token or key rotated since the cache was filled). Every refusal
+    /// that came from comparing with the material is, alike: the re-fetch
+    /// it costs must not tell a caller which tokens or key ids exist.
     pub fn may_be_stale_material(&self) -> bool {
-        matches!(
-            self,
-            AuthError::TokenMismatch
-                | AuthError::Sigv4(sigv4::Sigv4Error::UnknownAccessKey)
-                | AuthError::Sigv4(sigv4::Sigv4Error::SignatureMismatch)
-                // A freshly rotated verification token sent only as Bearer.
-                | AuthError::Jwt(jwt::JwtError::NotAJwt)
-                | AuthError::Jwt(jwt::JwtError::UnknownKeyId {
-                    issuer: IssuerKind::BuiltIn,
-                    ..
-                })
-        )
+        match self {
+            AuthError::TokenMismatch => true,
+            // With `jwt` on, a Bearer that is a configured token is checked
+            // against the header (and may differ), while any other Bearer
+            // goes to `jwt` (`NotAJwt`, stale-possible): both alike.
+            AuthError::TokensDiffer => true,
+            AuthError::Sigv4(error) => error.depends_on_keys(),
+            // A freshly rotated verification token sent only as Bearer.
+            AuthError::Jwt(jwt::JwtError::NotAJwt) => true,
+            // The built-in issuer's kids are public (its JWKS document), so
+            // a known kid failing otherwise reveals nothing.
+            AuthError::Jwt(jwt::JwtError::UnknownKeyId {
+                issuer: IssuerKind::BuiltIn,
+                ..
+            }) => true,
+            AuthError::Jwt(_)
+            | AuthError::NoCredential
+            | AuthError::RepeatedCredentialHeader(_)
+            | AuthError::UnsupportedAuthorizationScheme
+            | AuthError::HandshakeWithoutToken
+            | AuthError::Iam(_) => false,
+        }
     }
 
     /// Whether a fresher JWKS from the remote issuer could turn this refusal
@@ -339,6 +357,12 @@ pub fn authenticate_handshake_with_issuers(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
     use base64::Engine as _;
@@ -543,6 +567,47 @@ mod tests {
                 now()
             ),
             Err(AuthError::TokenMismatch)
+        );
+    }
+
+    #[test]
+    fn every_sigv4_refusal_that_depends_on_the_keys_may_be_stale_like_an_unknown_key() {
+        use super::sigv4::Sigv4Error as E;
+        let unknown = AuthError::Sigv4(E::UnknownAccessKey);
+        assert!(unknown.may_be_stale_material());
+        // A known key id that fails for a reason tied to that key must cost
+        // the same re-fetch as an unknown id, or timing reveals the id.
+        for known_key_failure in [
+            E::SignatureMismatch,
+            E::RegionMismatch,
+            E::ServiceMismatch,
+            E::MissingSessionToken,
+            E::SessionTokenMismatch,
+            E::UnexpectedSessionToken,
+        ] {
+            let error = AuthError::Sigv4(known_key_failure);
+            assert_eq!(
+                error.may_be_stale_material(),
+                unknown.may_be_stale_material(),
+                "{error}"
+            );
+        }
+        // Refusals decided by the request alone do not re-fetch.
+        for shape in [
+            E::MalformedSignature,
+            E::ClockSkew {
+                skew_secs: 900,
+                allowed_secs: 300,
+            },
+            E::InvalidDate,
+            E::HostNotSigned,
+            E::PresignedQuery,
+        ] {
+            assert!(!AuthError::Sigv4(shape).may_be_stale_material());
+        }
+        assert_eq!(
+            AuthError::TokensDiffer.may_be_stale_material(),
+            AuthError::TokenMismatch.may_be_stale_material()
         );
     }
 

@@ -11,6 +11,13 @@
 //! query-string auth, SigV4a or chunk-signed streaming bodies, and no error it
 //! returns carries a key, token or signature.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
+
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
@@ -101,6 +108,50 @@ pub enum Sigv4Error {
     SignatureMismatch,
     #[error("presigned query-string authentication is not accepted")]
     PresignedQuery,
+}
+
+impl Sigv4Error {
+    /// Whether the refusal came from comparing the request with the
+    /// configured keys: which key, its secret, region, service or session
+    /// token. These are alike to the caller, in the answer and in timing
+    /// (each may be stale material and costs the same re-fetch), so that a
+    /// known access key id that fails for another reason cannot be told from
+    /// an unknown one. Every other refusal is decided by the request alone.
+    pub fn depends_on_keys(&self) -> bool {
+        match self {
+            Sigv4Error::UnknownAccessKey
+            | Sigv4Error::SignatureMismatch
+            | Sigv4Error::RegionMismatch
+            | Sigv4Error::ServiceMismatch
+            | Sigv4Error::MissingSessionToken
+            | Sigv4Error::SessionTokenMismatch
+            | Sigv4Error::UnexpectedSessionToken => true,
+            // Listed one by one so a new variant must be classified.
+            Sigv4Error::MissingAuthorization
+            | Sigv4Error::RepeatedHeader(_)
+            | Sigv4Error::UnknownAlgorithm
+            | Sigv4Error::MalformedAuthorization(_)
+            | Sigv4Error::UnknownAuthorizationField
+            | Sigv4Error::DuplicateAuthorizationField(_)
+            | Sigv4Error::MissingAuthorizationField(_)
+            | Sigv4Error::MalformedScope(_)
+            | Sigv4Error::MalformedSignedHeaders(_)
+            | Sigv4Error::MalformedSignature
+            | Sigv4Error::ScopeDateMismatch
+            | Sigv4Error::MissingDate
+            | Sigv4Error::InvalidDate
+            | Sigv4Error::ClockSkew { .. }
+            | Sigv4Error::HostNotSigned
+            | Sigv4Error::UnsignedAmzHeader(_)
+            | Sigv4Error::SignedHeaderMissing(_)
+            | Sigv4Error::InvalidHeaderValue(_)
+            | Sigv4Error::MalformedContentSha256
+            | Sigv4Error::PayloadHashMismatch
+            | Sigv4Error::UnsignedPayload
+            | Sigv4Error::StreamingPayload
+            | Sigv4Error::PresignedQuery => false,
+        }
+    }
 }
 
 /// `Credential=AKID/YYYYMMDD/region/service/aws4_request`, split.
@@ -561,8 +612,10 @@ fn string_to_sign(content: &SignedContent<'_>) -> String {
 }
 
 /// Finds the key by access key id without an early exit: every key's id is
-/// compared as a fixed-length digest, so the time taken does not say which
-/// ids exist or where they sit in the list.
+/// compared as a fixed-length digest, so this lookup takes the same time
+/// whichever ids exist and wherever they sit in the list. That alone does
+/// not hide which ids exist: the refusals that follow must not differ
+/// either, see [`Sigv4Error::depends_on_keys`].
 fn select_key<'k>(keys: &'k [SigV4Key], access_key_id: &str) -> Option<&'k SigV4Key> {
     let wanted = Sha256::digest(access_key_id.as_bytes());
     let mut found = Choice::from(0);
@@ -647,6 +700,12 @@ pub(crate) fn canonical_request_and_string_to_sign(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use std::borrow::Cow;
     use std::path::{Path, PathBuf};

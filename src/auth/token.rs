@@ -5,6 +5,12 @@
 //! Every comparison hashes the presented value to a fixed-length digest and
 //! compares it with every configured digest using `subtle`, with no early
 //! exit, so timing reveals neither which token matched nor how much of it.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 use subtle::{Choice, ConstantTimeEq};
 
@@ -75,6 +81,12 @@ pub fn check_token(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
 

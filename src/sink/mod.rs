@@ -88,20 +88,28 @@ impl QueuedMessage {
 }
 
 /// Attribute values must be non-empty, short, and made of characters SQS
-/// accepts; anything else is left out rather than failing the message.
+/// accepts; anything else is left out rather than failing the message (SQS
+/// would refuse it on every retry, and Redox's feed would stop behind it).
 fn is_attribute_safe(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_ATTRIBUTE_VALUE_LEN
-        && value.chars().all(|c| !c.is_control())
+        && value
+            .chars()
+            .all(|c| sqs_accepts_char(c) && !c.is_control())
 }
 
-/// `true` when SQS accepts `body` as it is: UTF-8 with only the characters
-/// XML allows (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
+/// `true` for the characters SQS accepts in a body or a String attribute
+/// value, the XML 1.0 set: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+/// #x10000-#x10FFFF (surrogates cannot occur in a `char`).
+pub fn sqs_accepts_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `true` when SQS accepts `body` as it is: UTF-8 made only of
+/// [`sqs_accepts_char`] characters.
 pub fn sqs_accepts_body(body: &[u8]) -> bool {
     match std::str::from_utf8(body) {
-        Ok(text) => text.chars().all(|c| {
-            matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-        }),
+        Ok(text) => text.chars().all(sqs_accepts_char),
         Err(_) => false,
     }
 }
@@ -188,6 +196,79 @@ mod tests {
         assert!(!sqs_accepts_body(b"bell \x07"));
         assert!(!sqs_accepts_body(&[0xff, 0xfe]));
         assert!(!sqs_accepts_body("\u{FFFE}".as_bytes()));
+    }
+
+    #[test]
+    fn the_sqs_character_set_is_exactly_the_xml_one() {
+        let boundaries = [
+            ('\u{0}', false),
+            ('\u{8}', false),
+            ('\u{9}', true),
+            ('\u{A}', true),
+            ('\u{B}', false),
+            ('\u{C}', false),
+            ('\u{D}', true),
+            ('\u{E}', false),
+            ('\u{1F}', false),
+            ('\u{20}', true),
+            ('\u{7F}', true),
+            ('\u{D7FF}', true),
+            ('\u{E000}', true),
+            ('\u{FFFD}', true),
+            ('\u{FFFE}', false),
+            ('\u{FFFF}', false),
+            ('\u{10000}', true),
+            ('\u{10FFFF}', true),
+        ];
+        for (c, accepted) in boundaries {
+            assert_eq!(sqs_accepts_char(c), accepted, "U+{:04X}", c as u32);
+            let text = c.to_string();
+            assert_eq!(
+                sqs_accepts_body(text.as_bytes()),
+                accepted,
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn attribute_values_with_characters_sqs_refuses_are_left_out() {
+        for refused in ["\u{FFFE}", "\u{FFFF}", "\u{8}", "\u{1F}", "\u{0}"] {
+            let value = format!("Patient{refused}Admin");
+            assert!(!is_attribute_safe(&value), "{value:?}");
+            let meta = RedoxMeta {
+                data_model: Some(value.clone()),
+                event_type: Some(value.clone()),
+                log_id: Some(value.clone()),
+                attempt_id: Some(value.clone()),
+                source_id: Some(value),
+                test: None,
+            };
+            let message = QueuedMessage::new(
+                Bytes::new(),
+                &Envelope::DataModel(meta),
+                AuthMethod::Token,
+                Some("application/json\u{FFFF}"),
+                SystemTime::UNIX_EPOCH,
+            );
+            assert_eq!(
+                message.attributes,
+                vec![("AuthMethod", "token".to_owned())],
+                "{refused:?}"
+            );
+        }
+        // Every other attribute character is one SQS takes.
+        for accepted in [
+            "\u{D7FF}",
+            "\u{E000}",
+            "\u{FFFD}",
+            "\u{10000}",
+            "\u{10FFFF}",
+            "é",
+        ] {
+            assert!(is_attribute_safe(&format!("x{accepted}")), "{accepted:?}");
+        }
     }
 
     #[test]

@@ -558,4 +558,62 @@ mod tests {
         assert_eq!(by_body.len(), 64);
         assert_ne!(by_body, SqsSink::deduplication_id(&message(b"y", None)));
     }
+
+    /// SQS's rule for `MessageGroupId` and `MessageDeduplicationId`, written
+    /// out from its documentation rather than with `valid_group_id`.
+    fn sqs_accepts_fifo_id(id: &str) -> bool {
+        (1..=128).contains(&id.chars().count())
+            && id.chars().all(|c| {
+                c.is_ascii_alphanumeric() || "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".contains(c)
+            })
+    }
+
+    #[test]
+    fn fifo_ids_from_message_content_are_always_ones_sqs_accepts() {
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let sinks = [FifoGroup::Source, FifoGroup::EventType].map(|group| {
+            SqsSink::new(
+                client.clone(),
+                "https://sqs.us-east-1.amazonaws.com/1/q.fifo".into(),
+                group,
+                Duration::from_secs(1),
+                None,
+            )
+        });
+        let long = "x".repeat(129);
+        let hostile = [
+            "",
+            " ",
+            "a b",
+            "tab\there",
+            "é",
+            "\u{FFFF}",
+            "\u{0}",
+            "\u{7F}",
+            long.as_str(),
+            &long[..128],
+            "!~",
+            "ok-id_1.2",
+        ];
+        for id in hostile {
+            let mut m = message(b"body", Some(id));
+            m.redox_source_id = Some(id.to_owned());
+            m.redox_event_type = Some(id.to_owned());
+            for sink in &sinks {
+                let group = sink.group_id(&m);
+                assert!(sqs_accepts_fifo_id(&group), "{id:?} -> {group:?}");
+            }
+            let dedup = SqsSink::deduplication_id(&m);
+            assert!(sqs_accepts_fifo_id(&dedup), "{id:?} -> {dedup:?}");
+        }
+        let mut none = message(b"", None);
+        none.redox_source_id = None;
+        assert!(sqs_accepts_fifo_id(&sinks[0].group_id(&none)));
+        assert!(sqs_accepts_fifo_id(&SqsSink::deduplication_id(&none)));
+    }
 }

@@ -1,0 +1,310 @@
+//! Security properties of `Destination::handle` that one request cannot
+//! show: refusal timing that does not depend on which key ids exist (counted
+//! as auth material re-fetches, the slow part of a refusal), and the token
+//! endpoint's failure throttle and the client id its tokens name.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::signature::Ed25519KeyPair;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use redox_destination::auth::{AuthMethod, AuthPolicy};
+use redox_destination::destination::Destination;
+use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
+use redox_destination::jwt_trust::{BuiltinIssuer, JwtTrust};
+use redox_destination::material::{
+    AuthMaterialSource, BoxFuture, Material, MaterialCache, MaterialError,
+};
+use redox_destination::response::HttpResponse;
+use redox_destination::sink::{QueuedMessage, Sink, SinkError};
+use redox_destination::throttle::FailureLimits;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "rdx-verif-security-tests-1";
+const AKID: &str = "AKIDREDOXSECURITY1";
+const HOST: &str = "abcdefghij.lambda-url.us-east-1.on.aws";
+const BASE: &str = "https://abcdefghij.lambda-url.us-east-1.on.aws";
+const CLIENT_SECRET: &str = "the-redox-client-secret";
+const OTHER_SECRET: &str = "the-other-client-secret";
+/// 2026-11-28T10:15:00Z
+const NOW_SECS: u64 = 1_795_860_900;
+const AMZ_DATE: &str = "20261128T101500Z";
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+}
+
+/// Material from a fixed document, counting how often it is fetched.
+struct CountingSource {
+    document: String,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl AuthMaterialSource for CountingSource {
+    fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
+        Box::pin(async move {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            Material::from_secret_text(&self.document)
+        })
+    }
+    fn describe(&self) -> String {
+        "counting test material".into()
+    }
+}
+
+/// Nothing reaches the sink in these tests but accepted pushes.
+struct AcceptingSink;
+
+impl Sink for AcceptingSink {
+    fn put<'a>(&'a self, _message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>> {
+        Box::pin(async { Ok("message-1".to_owned()) })
+    }
+    fn describe(&self) -> String {
+        "accepting sink".into()
+    }
+}
+
+fn signing_key_pem() -> String {
+    let pair = Ed25519KeyPair::generate().expect("ed25519 key");
+    let der = pair.to_pkcs8v1().expect("pkcs8");
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der.as_ref())
+    )
+}
+
+fn document() -> String {
+    json!({
+        "verification_tokens": [TOKEN],
+        "sigv4_keys": [{"access_key_id": AKID, "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                        "region": "us-east-1", "service": "lambda"}],
+        "oauth_clients": [{"client_id": "redox", "client_secret": CLIENT_SECRET},
+                          {"client_id": "other", "client_secret": OTHER_SECRET}],
+        "oauth_signing_keys": [{"kid": "k1", "private_key_pem": signing_key_pem()}],
+    })
+    .to_string()
+}
+
+struct Harness {
+    destination: Destination,
+    fetches: Arc<AtomicUsize>,
+}
+
+fn harness(limits: FailureLimits) -> Harness {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let source = CountingSource {
+        document: document(),
+        fetches: fetches.clone(),
+    };
+    let builtin = BuiltinIssuer::new(BASE, Duration::from_secs(300)).with_failure_limits(limits);
+    let material = MaterialCache::new(vec![Box::new(source)], Duration::from_secs(300))
+        // Every refusal that may be stale re-fetches, so each one counts.
+        .with_miss_refetch_interval(Duration::ZERO)
+        .with_jwt_trust(JwtTrust {
+            remote: None,
+            builtin: Some(builtin),
+        });
+    Harness {
+        destination: Destination {
+            material: Arc::new(material),
+            policy: AuthPolicy {
+                enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
+                allowed_principals: Vec::new(),
+                clock_skew: Duration::from_secs(300),
+            },
+            sink: Arc::new(AcceptingSink),
+            max_body_bytes: 64 * 1024,
+        },
+        fetches,
+    }
+}
+
+fn request(path: &str, headers: &[(&str, &str)], body: &str) -> InboundRequest {
+    InboundRequest {
+        method: "POST".into(),
+        raw_path: path.into(),
+        raw_query: String::new(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: Bytes::from(body.to_owned()),
+        origin: Origin::new(FrontDoor::LocalServer),
+    }
+}
+
+/// A well-formed SigV4 push for `access_key_id` with the given scope; its
+/// signature is wrong, which does not matter: the key lookup and the scope
+/// check come first.
+fn sigv4_push(access_key_id: &str, region: &str) -> InboundRequest {
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={access_key_id}/20261128/{region}/lambda/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date, Signature={}",
+        "0".repeat(64)
+    );
+    request(
+        "/",
+        &[
+            ("content-type", "application/json"),
+            ("host", HOST),
+            ("x-amz-date", AMZ_DATE),
+            ("authorization", &authorization),
+        ],
+        r#"{"Meta":{"DataModel":"PatientAdmin","EventType":"Arrival"}}"#,
+    )
+}
+
+/// Source fetches caused by one request, after the cache was filled.
+async fn refetches(harness: &Harness, request: InboundRequest) -> (u16, usize) {
+    let before = harness.fetches.load(Ordering::SeqCst);
+    let response = harness.destination.handle(request, now()).await;
+    (
+        response.status,
+        harness.fetches.load(Ordering::SeqCst) - before,
+    )
+}
+
+#[tokio::test]
+async fn an_unknown_key_id_and_a_known_one_with_a_wrong_scope_cost_the_same_refetches() {
+    let h = harness(FailureLimits::default());
+    // Fill the cache first.
+    let (status, _) = refetches(&h, sigv4_push("AKIDNOSUCHKEY", "us-east-1")).await;
+    assert_eq!(status, 401);
+
+    let unknown = refetches(&h, sigv4_push("AKIDNOSUCHKEY", "us-east-1")).await;
+    let known_wrong_region = refetches(&h, sigv4_push(AKID, "eu-west-1")).await;
+    let unknown_wrong_region = refetches(&h, sigv4_push("AKIDNOSUCHKEY", "eu-west-1")).await;
+    let known_wrong_signature = refetches(&h, sigv4_push(AKID, "us-east-1")).await;
+    assert_eq!(unknown, (401, 1));
+    assert_eq!(known_wrong_region, unknown, "known id, wrong region");
+    assert_eq!(unknown_wrong_region, unknown, "unknown id, wrong region");
+    assert_eq!(known_wrong_signature, unknown, "known id, wrong signature");
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn token_request(authorization: &str) -> InboundRequest {
+    request(
+        "/oauth2/token",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", authorization),
+        ],
+        "grant_type=client_credentials",
+    )
+}
+
+async fn ask_token(harness: &Harness, authorization: &str) -> HttpResponse {
+    harness
+        .destination
+        .handle(token_request(authorization), now())
+        .await
+}
+
+fn body(response: &HttpResponse) -> Value {
+    serde_json::from_str(&response.body).expect("a JSON answer")
+}
+
+fn claims_of(response: &HttpResponse) -> Value {
+    let token = body(response)["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    let claims = token.split('.').nth(1).expect("three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("JSON")
+}
+
+#[tokio::test]
+async fn an_unknown_client_and_a_wrong_secret_cost_the_same_refetches() {
+    let h = harness(FailureLimits::default());
+    let _ = ask_token(&h, &basic("nobody", "a-wrong-secret-guess")).await;
+    let before = h.fetches.load(Ordering::SeqCst);
+    let unknown = ask_token(&h, &basic("nobody", "a-wrong-secret-guess")).await;
+    let after_unknown = h.fetches.load(Ordering::SeqCst);
+    let wrong = ask_token(&h, &basic("redox", "a-wrong-secret-guess")).await;
+    let after_wrong = h.fetches.load(Ordering::SeqCst);
+    assert_eq!((unknown.status, wrong.status), (401, 401));
+    assert_eq!(unknown.body, wrong.body);
+    assert_eq!(after_unknown - before, after_wrong - after_unknown);
+}
+
+#[tokio::test]
+async fn the_token_names_the_configured_client_not_the_spelling_sent() {
+    let h = harness(FailureLimits::default());
+    let issued = ask_token(&h, &basic("%6Fther", OTHER_SECRET)).await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let claims = claims_of(&issued);
+    assert_eq!(claims["sub"], "other");
+    assert_eq!(claims["client_id"], "other");
+}
+
+#[tokio::test]
+async fn wrong_guesses_past_the_limit_are_answered_429_with_retry_after() {
+    const LIMIT: u32 = 3;
+    let h = harness(FailureLimits {
+        per_client: LIMIT,
+        total: 100,
+        window: Duration::from_secs(60),
+    });
+    for i in 0..LIMIT {
+        let answer = ask_token(&h, &basic("redox", &format!("wrong-guess-number-{i}"))).await;
+        assert_eq!(answer.status, 401, "guess {i}");
+    }
+    let throttled = ask_token(&h, &basic("redox", "wrong-guess-number-x")).await;
+    assert_eq!(throttled.status, 429);
+    assert_eq!(body(&throttled)["error"], "slow_down");
+    let retry_after: u64 = throttled
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The right secret is refused too while the client is throttled, or
+    // guessing would go on behind the 429s.
+    assert_eq!(
+        ask_token(&h, &basic("redox", CLIENT_SECRET)).await.status,
+        429
+    );
+    // Another client still gets its token.
+    assert_eq!(
+        ask_token(&h, &basic("other", OTHER_SECRET)).await.status,
+        200
+    );
+    // A new window serves the client again.
+    let later = h
+        .destination
+        .handle(
+            token_request(&basic("redox", CLIENT_SECRET)),
+            now() + Duration::from_secs(61),
+        )
+        .await;
+    assert_eq!(later.status, 200);
+}
+
+#[tokio::test]
+async fn past_the_overall_limit_clients_with_a_clean_record_still_get_tokens() {
+    let h = harness(FailureLimits {
+        per_client: 10,
+        total: 5,
+        window: Duration::from_secs(60),
+    });
+    for i in 0..5 {
+        let answer = ask_token(&h, &basic(&format!("sprayed-{i}"), "a-wrong-secret-guess")).await;
+        assert_eq!(answer.status, 401);
+    }
+    assert_eq!(
+        ask_token(&h, &basic("sprayed-0", "a-wrong-secret-guess"))
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        ask_token(&h, &basic("redox", CLIENT_SECRET)).await.status,
+        200
+    );
+}
