@@ -1,6 +1,7 @@
 //! Metrics in CloudWatch Embedded Metric Format (EMF): the request's log
 //! line, extended with an `_aws` directive, becomes metrics in CloudWatch
-//! with no API call and no extra permission.
+//! with no API call and no extra permission. `template.yaml`'s alarms and
+//! dashboard read these names: change them together.
 //!
 //! [`RequestMetrics`] holds what one request measured; [`emf_record`] turns
 //! it and the log fields into one EMF JSON object. Dimensions are few and
@@ -51,11 +52,14 @@ pub struct RequestMetrics<'a> {
 }
 
 /// The metrics every record declares, with their units.
-const METRICS: [(&str, &str); 5] = [
+const METRICS: [(&str, &str); 6] = [
     ("Requests", "Count"),
     ("Latency", "Milliseconds"),
     ("BodyBytes", "Bytes"),
     ("Offloaded", "Count"),
+    // The function's own 4xx and 5xx answers: the template's alarms subtract
+    // them from the Function URL's counts to see what AWS refused itself.
+    ("ClientErrors", "Count"),
     ("ServerErrors", "Count"),
 ];
 
@@ -86,6 +90,8 @@ pub fn emf_record(
     fields.insert("BodyBytes".into(), metrics.body_bytes.into());
     fields.insert("Offloaded".into(), u8::from(metrics.offloaded).into());
     fields.insert("ServerErrors".into(), u8::from(server_error).into());
+    let client_error = (400..500).contains(&metrics.status);
+    fields.insert("ClientErrors".into(), u8::from(client_error).into());
     let declared: Vec<Value> = METRICS
         .iter()
         .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
@@ -104,104 +110,104 @@ pub fn emf_record(
     Value::Object(fields)
 }
 
+/// Checks a record against the EMF specification: the `_aws` object
+/// with an integer `Timestamp` and a `CloudWatchMetrics` array of
+/// directives, each with a `Namespace` string, `Dimensions` (arrays of
+/// at most 30 dimension names, each a string value at the root) and
+/// `Metrics` (at most 100, each `Name` a number at the root, `Unit` one
+/// of CloudWatch's units). Returns the first violation.
+pub fn check_emf(record: &Value) -> Result<(), String> {
+    const UNITS: &[&str] = &[
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    ];
+    let root = record.as_object().ok_or("the record is not an object")?;
+    let aws = root
+        .get("_aws")
+        .and_then(Value::as_object)
+        .ok_or("no _aws object")?;
+    aws.get("Timestamp")
+        .and_then(Value::as_u64)
+        .ok_or("_aws.Timestamp is not a whole number of milliseconds")?;
+    let directives = aws
+        .get("CloudWatchMetrics")
+        .and_then(Value::as_array)
+        .ok_or("_aws.CloudWatchMetrics is not an array")?;
+    if directives.is_empty() {
+        return Err("no metric directive".into());
+    }
+    for directive in directives {
+        let namespace = directive["Namespace"]
+            .as_str()
+            .ok_or("Namespace is not a string")?;
+        if namespace.is_empty() || namespace.len() > 255 {
+            return Err("Namespace must be 1-255 characters".into());
+        }
+        let sets = directive["Dimensions"]
+            .as_array()
+            .ok_or("Dimensions is not an array")?;
+        for set in sets {
+            let names = set.as_array().ok_or("a dimension set is not an array")?;
+            if names.len() > 30 {
+                return Err("more than 30 dimensions in a set".into());
+            }
+            for name in names {
+                let name = name.as_str().ok_or("a dimension name is not a string")?;
+                if !root.get(name).is_some_and(Value::is_string) {
+                    return Err(format!("dimension {name} is not a string at the root"));
+                }
+            }
+        }
+        let metrics = directive["Metrics"]
+            .as_array()
+            .ok_or("Metrics is not an array")?;
+        if metrics.is_empty() || metrics.len() > 100 {
+            return Err("Metrics must hold 1-100 definitions".into());
+        }
+        for metric in metrics {
+            let name = metric["Name"].as_str().ok_or("a metric has no Name")?;
+            if !root.get(name).is_some_and(Value::is_number) {
+                return Err(format!("metric {name} is not a number at the root"));
+            }
+            if let Some(unit) = metric.get("Unit") {
+                let unit = unit.as_str().ok_or("a Unit is not a string")?;
+                if !UNITS.contains(&unit) {
+                    return Err(format!("unknown unit {unit}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Checks a record against the EMF specification: the `_aws` object
-    /// with an integer `Timestamp` and a `CloudWatchMetrics` array of
-    /// directives, each with a `Namespace` string, `Dimensions` (arrays of
-    /// at most 30 dimension names, each a string value at the root) and
-    /// `Metrics` (at most 100, each `Name` a number at the root, `Unit` one
-    /// of CloudWatch's units). Returns the first violation.
-    pub fn check_emf(record: &Value) -> Result<(), String> {
-        const UNITS: &[&str] = &[
-            "Seconds",
-            "Microseconds",
-            "Milliseconds",
-            "Bytes",
-            "Kilobytes",
-            "Megabytes",
-            "Gigabytes",
-            "Terabytes",
-            "Bits",
-            "Kilobits",
-            "Megabits",
-            "Gigabits",
-            "Terabits",
-            "Percent",
-            "Count",
-            "Bytes/Second",
-            "Kilobytes/Second",
-            "Megabytes/Second",
-            "Gigabytes/Second",
-            "Terabytes/Second",
-            "Bits/Second",
-            "Kilobits/Second",
-            "Megabits/Second",
-            "Gigabits/Second",
-            "Terabits/Second",
-            "Count/Second",
-            "None",
-        ];
-        let root = record.as_object().ok_or("the record is not an object")?;
-        let aws = root
-            .get("_aws")
-            .and_then(Value::as_object)
-            .ok_or("no _aws object")?;
-        aws.get("Timestamp")
-            .and_then(Value::as_u64)
-            .ok_or("_aws.Timestamp is not a whole number of milliseconds")?;
-        let directives = aws
-            .get("CloudWatchMetrics")
-            .and_then(Value::as_array)
-            .ok_or("_aws.CloudWatchMetrics is not an array")?;
-        if directives.is_empty() {
-            return Err("no metric directive".into());
-        }
-        for directive in directives {
-            let namespace = directive["Namespace"]
-                .as_str()
-                .ok_or("Namespace is not a string")?;
-            if namespace.is_empty() || namespace.len() > 255 {
-                return Err("Namespace must be 1-255 characters".into());
-            }
-            let sets = directive["Dimensions"]
-                .as_array()
-                .ok_or("Dimensions is not an array")?;
-            for set in sets {
-                let names = set.as_array().ok_or("a dimension set is not an array")?;
-                if names.len() > 30 {
-                    return Err("more than 30 dimensions in a set".into());
-                }
-                for name in names {
-                    let name = name.as_str().ok_or("a dimension name is not a string")?;
-                    if !root.get(name).is_some_and(Value::is_string) {
-                        return Err(format!("dimension {name} is not a string at the root"));
-                    }
-                }
-            }
-            let metrics = directive["Metrics"]
-                .as_array()
-                .ok_or("Metrics is not an array")?;
-            if metrics.is_empty() || metrics.len() > 100 {
-                return Err("Metrics must hold 1-100 definitions".into());
-            }
-            for metric in metrics {
-                let name = metric["Name"].as_str().ok_or("a metric has no Name")?;
-                if !root.get(name).is_some_and(Value::is_number) {
-                    return Err(format!("metric {name} is not a number at the root"));
-                }
-                if let Some(unit) = metric.get("Unit") {
-                    let unit = unit.as_str().ok_or("a Unit is not a string")?;
-                    if !UNITS.contains(&unit) {
-                        return Err(format!("unknown unit {unit}"));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 
     fn metrics(outcome: &str, status: u16) -> RequestMetrics<'_> {
         RequestMetrics {
@@ -242,6 +248,14 @@ mod tests {
         let failed = emf_record(DEFAULT_NAMESPACE, 7, &failed, Map::new());
         assert_eq!(failed["Dependency"], "SQS");
         assert_eq!(failed["ServerErrors"], 1);
+        assert_eq!(failed["ClientErrors"], 0);
+        let refused = emf_record(
+            DEFAULT_NAMESPACE,
+            7,
+            &metrics("unauthorized", 401),
+            Map::new(),
+        );
+        assert_eq!(refused["ClientErrors"], 1);
         assert_eq!(
             failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([[], ["Outcome"], ["Dependency"]])
