@@ -27,7 +27,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -614,8 +613,11 @@ impl Process {
                     return Ready::Serving;
                 }
             }
-            if let Front::Local(port) = self.front
-                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            // The banner is printed once the socket is bound: a port that
+            // answers could belong to another test's listener.
+            if let Front::Local(_) = self.front
+                && std::fs::read_to_string(&self.stdout)
+                    .is_ok_and(|out| out.contains("listening on http://"))
             {
                 return Ready::Serving;
             }
@@ -630,6 +632,22 @@ impl Process {
             thread::sleep(Duration::from_millis(10));
         }
         panic!("redox-destination neither served nor stopped within 30 s");
+    }
+
+    /// Starts and waits; a local server whose free port was taken in the
+    /// meantime (tests bind ports concurrently) is started again.
+    fn start_ready(door: Door, env: &[(String, String)], dir: &Path) -> (Process, Ready) {
+        for _ in 0..3 {
+            let mut process = Process::start(door, env, dir);
+            let ready = process.wait_ready();
+            let lost_port = matches!(ready, Ready::Exited(_))
+                && std::fs::read_to_string(&process.stderr)
+                    .is_ok_and(|err| err.contains("cannot listen"));
+            if !lost_port {
+                return (process, ready);
+            }
+        }
+        panic!("no free port for the local server after 3 attempts");
     }
 
     /// Sends one push presenting `token`; returns the HTTP status.
@@ -799,8 +817,7 @@ fn start_up_run(door: Door, shape: Shape, level: &'static str, token: String) ->
     write(&file, &shape.text);
     let mut env = base_env(dir.path(), level);
     env.push(("REDOX_SECRET_FILE".into(), file.display().to_string()));
-    let mut process = Process::start(door, &env, dir.path());
-    let ready = process.wait_ready();
+    let (mut process, ready) = Process::start_ready(door, &env, dir.path());
     let mut control = Ok(());
     match (&ready, is_invalid(&shape.text)) {
         (Ready::Serving, false) => {
@@ -889,8 +906,7 @@ fn refresh_run(door: Door, shape: Shape, level: &'static str, good: String, toke
         ("REDOX_SECRET_TTL_SECS".into(), TTL.as_secs().to_string()),
         ("REDOX_SECRET_REFETCH_SECS".into(), "1".into()),
     ]);
-    let mut process = Process::start(door, &env, dir.path());
-    let ready = process.wait_ready();
+    let (mut process, ready) = Process::start_ready(door, &env, dir.path());
     let started = Instant::now();
     let mut control = Ok(());
     if matches!(ready, Ready::Serving) {
@@ -950,6 +966,18 @@ fn a_failed_refresh_of_the_material_file_never_logs_a_secret() {
     assert_no_canary("refresh of REDOX_SECRET_FILE", &canaries, &runs);
 }
 
+/// A moto server, checked to be moto: its free port may have been taken by
+/// another test's listener before moto bound it.
+fn moto() -> Moto {
+    for _ in 0..3 {
+        let moto = Moto::start();
+        if http_request(moto.port, "GET", "/moto-api/data.json", &[], b"").status == 200 {
+            return moto;
+        }
+    }
+    panic!("moto_server did not get a port of its own after 3 attempts");
+}
+
 /// Start-up from Secrets Manager: the bad document as AWSPREVIOUS (ignored
 /// with a warning; a push is then served) or as AWSCURRENT (refused).
 fn secrets_manager_run(
@@ -966,8 +994,7 @@ fn secrets_manager_run(
     env.extend(aws_env);
     env.push(("REDOX_SECRET_ID".into(), secret_id));
     env.push(("REDOX_AWS_TIMEOUT_MS".into(), "10000".into()));
-    let mut process = Process::start(door, &env, dir.path());
-    let ready = process.wait_ready();
+    let (mut process, ready) = Process::start_ready(door, &env, dir.path());
     let invalid = is_invalid(&shape.text);
     let mut control = Ok(());
     match (&ready, previous, invalid) {
@@ -1011,7 +1038,7 @@ fn a_bad_secrets_manager_version_never_logs_a_secret() {
     let canaries = Arc::new(Canaries::default());
     let good = good_material(&canaries);
     let shapes = bad_shapes(&canaries, &good);
-    let moto = Moto::start();
+    let moto = moto();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let secrets = runtime.block_on(async {
         let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
