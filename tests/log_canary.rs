@@ -817,7 +817,7 @@ fn start_up_run(door: Door, shape: Shape, level: &'static str, token: String) ->
     write(&file, &shape.text);
     let mut env = base_env(dir.path(), level);
     env.push(("REDOX_SECRET_FILE".into(), file.display().to_string()));
-    let (mut process, ready) = Process::start_ready(door, &env, dir.path());
+    let (process, ready) = Process::start_ready(door, &env, dir.path());
     let mut control = Ok(());
     match (&ready, is_invalid(&shape.text)) {
         (Ready::Serving, false) => {
@@ -906,7 +906,7 @@ fn refresh_run(door: Door, shape: Shape, level: &'static str, good: String, toke
         ("REDOX_SECRET_TTL_SECS".into(), TTL.as_secs().to_string()),
         ("REDOX_SECRET_REFETCH_SECS".into(), "1".into()),
     ]);
-    let (mut process, ready) = Process::start_ready(door, &env, dir.path());
+    let (process, ready) = Process::start_ready(door, &env, dir.path());
     let started = Instant::now();
     let mut control = Ok(());
     if matches!(ready, Ready::Serving) {
@@ -994,7 +994,7 @@ fn secrets_manager_run(
     env.extend(aws_env);
     env.push(("REDOX_SECRET_ID".into(), secret_id));
     env.push(("REDOX_AWS_TIMEOUT_MS".into(), "10000".into()));
-    let (mut process, ready) = Process::start_ready(door, &env, dir.path());
+    let (process, ready) = Process::start_ready(door, &env, dir.path());
     let invalid = is_invalid(&shape.text);
     let mut control = Ok(());
     match (&ready, previous, invalid) {
