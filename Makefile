@@ -10,7 +10,7 @@ DEPLOY_STAMP := $(VENV)/.deploy-tools
 # sam finds cargo-lambda, and cargo-lambda finds zig, in the project's venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test venv lint fmt clippy template-lint bench build-release deploy-tools build-lambda deploy clean-spool
+.PHONY: run test fuzz venv lint fmt clippy template-lint bench build-release deploy-tools build-lambda deploy clean-spool
 
 ## run: serve locally on 127.0.0.1:8080 with the embedded defaults
 run:
@@ -21,6 +21,11 @@ test: venv lint build-release
 	# Each benchmark runs once, as a smoke test; then every test.
 	$(CARGO) test --benches
 	$(CARGO) test --lib --bins --tests
+
+## fuzz: every property-based fuzz target (tests/fuzz.rs) at 100,000 cases, optimised build
+FUZZ_CASES ?= 100000
+fuzz:
+	REDOX_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release --test fuzz -- --nocapture --test-threads 2
 
 ## venv: the Python virtual environment with the pinned emulator and linters
 venv: $(VENV_STAMP)
