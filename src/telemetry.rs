@@ -15,8 +15,32 @@ use crate::metrics::{RequestMetrics, emf_record};
 /// The CloudWatch namespace, once EMF is on (`REDOX_METRICS=emf`).
 static EMF_NAMESPACE: OnceLock<String> = OnceLock::new();
 
+/// Dependencies whose debug and trace output can quote requests.
+const QUIET_BELOW_INFO: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "aws_config",
+    "aws_runtime",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
+
 pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Below info, these crates log whole events, requests and bodies (the
+    // Lambda runtime logs every raw event at trace): tokens and PHI. They
+    // stay at info whatever RUST_LOG asks for.
+    for target in QUIET_BELOW_INFO {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -2002,6 +2002,7 @@ fn destination(sink: Arc<RecordingSink>) -> Destination {
         },
         sink,
         max_body_bytes: 64 * 1024,
+        request_timeout: Duration::from_secs(10),
     }
 }
 

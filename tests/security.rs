@@ -117,6 +117,7 @@ fn harness(limits: FailureLimits) -> Harness {
             },
             sink: Arc::new(AcceptingSink),
             max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
         },
         fetches,
     }
