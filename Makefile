@@ -17,10 +17,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 run:
 	$(CARGO) run
 
-## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests
-test: venv lint build-release
-	# Each benchmark runs once, as a smoke test; then every test.
+## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests, sample events through cargo-lambda
+test: venv lint build-release lambda-tools
+	# Each benchmark runs once, as a smoke test; the sample events go through
+	# cargo-lambda's emulator on the release build above (a debug build here
+	# would be a second full build: cargo test's dev-dependency features
+	# differ); then every test.
 	$(CARGO) test --benches
+	$(VENV)/bin/python scripts/lambda_events.py --release
 	$(CARGO) test --lib --bins --tests
 
 ## venv: the Python virtual environment with the pinned emulator and linters
