@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Every sample event in events/ through cargo-lambda's own Lambda emulator.
 
-`make lambda-events` runs this script. It starts `cargo lambda watch` in the
-background (the function built from this checkout, the example auth material
-events/example-secret.json, a temporary spool folder instead of SQS), waits
-until the function is polling the emulator's Runtime API, then:
+`make lambda-events` runs this script (`make test` with --release). It builds
+the function with the very `cargo build` that `cargo lambda watch` asks for
+(so the emulator's own build is a no-op, and compile errors show here), starts
+`cargo lambda watch` in the background (the example auth material
+events/example-secret.json, a temporary spool folder instead of SQS, a free
+port), wakes the function with a warm-up invocation (cargo-lambda starts it
+only on the first one) and waits until it is up, then:
 
 1. invokes every event file in events/ with `cargo lambda invoke --data-file`
    (the SigV4 sample re-signed at the current time by scripts/sign_event.py
@@ -478,7 +481,7 @@ def main():
             print(f"lambda-events: emulator stopped (pid {watch.pid} and its children); none left running")
         if report.failures:
             print("---- last lines of the cargo lambda watch output ----", file=sys.stderr)
-            print("\n".join(log.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
+            print("\n".join(log.read_text(errors="replace").splitlines()[-25:]), file=sys.stderr)
     print(
         f"lambda-events: build check {build_took:.1f} s, emulator start {checks_started - started:.1f} s, "
         f"checks {checks_took:.1f} s"
