@@ -5,21 +5,26 @@ PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
+LAMBDA_STAMP := $(VENV)/.lambda-tools
 DEPLOY_STAMP := $(VENV)/.deploy-tools
 
 # sam finds cargo-lambda, and cargo-lambda finds zig, in the project's venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test fuzz venv lint fmt clippy template-lint bench build-release deploy-tools build-lambda deploy clean-spool
+.PHONY: run test fuzz venv lint fmt clippy template-lint bench build-release lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
 
 ## run: serve locally on 127.0.0.1:8080 with the embedded defaults
 run:
 	$(CARGO) run
 
-## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests
-test: venv lint build-release
-	# Each benchmark runs once, as a smoke test; then every test.
+## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests, sample events through cargo-lambda
+test: venv lint build-release lambda-tools
+	# Each benchmark runs once, as a smoke test; the sample events go through
+	# cargo-lambda's emulator on the release build above (a debug build here
+	# would be a second full build: cargo test's dev-dependency features
+	# differ); then every test.
 	$(CARGO) test --benches
+	$(VENV)/bin/python scripts/lambda_events.py --release
 	$(CARGO) test --lib --bins --tests
 
 ## fuzz: every property-based fuzz target (tests/fuzz.rs) at 100,000 cases, optimised build
@@ -56,11 +61,21 @@ build-release:
 bench:
 	$(CARGO) bench
 
-## deploy-tools: zig and cargo-lambda from PyPI, plus the arm64 Rust target
+## lambda-tools: zig and cargo-lambda from PyPI (all that lambda-events needs)
+lambda-tools: $(LAMBDA_STAMP)
+
+$(LAMBDA_STAMP): requirements-deploy.txt $(VENV_STAMP)
+	$(VENV)/bin/pip install --quiet -r requirements-deploy.txt
+	touch $(LAMBDA_STAMP)
+
+## lambda-events: see it answer as a Lambda: every sample in events/ through cargo-lambda's emulator
+lambda-events: lambda-tools
+	$(VENV)/bin/python scripts/lambda_events.py $(LAMBDA_EVENTS_FLAGS)
+
+## deploy-tools: lambda-tools plus the arm64 Rust target (rustup downloads it; not needed by test)
 deploy-tools: $(DEPLOY_STAMP)
 
-$(DEPLOY_STAMP): requirements-deploy.txt $(VENV_STAMP)
-	$(VENV)/bin/pip install --quiet -r requirements-deploy.txt
+$(DEPLOY_STAMP): $(LAMBDA_STAMP)
 	rustup target add aarch64-unknown-linux-gnu
 	touch $(DEPLOY_STAMP)
 
