@@ -256,15 +256,6 @@ impl Config {
             200,
             900_000,
         )?);
-        if aws_timeout >= request_timeout {
-            return Err(problem(
-                "REDOX_AWS_TIMEOUT_MS",
-                format!(
-                    "must be below REDOX_REQUEST_TIMEOUT_MS ({} ms): one AWS call has to fit in a request",
-                    request_timeout.as_millis()
-                ),
-            ));
-        }
         let deadline_margin =
             Duration::from_millis(number(get, "REDOX_DEADLINE_MARGIN_MS", 500, 0, 10_000)?);
 
@@ -541,7 +532,6 @@ mod tests {
             ("REDOX_FIFO_GROUP", "fixed:"),
             ("REDOX_ALLOWED_PRINCIPALS", "redox-user"),
             ("REDOX_AWS_TIMEOUT_MS", "5"),
-            ("REDOX_AWS_TIMEOUT_MS", "10000"),
             ("REDOX_REQUEST_TIMEOUT_MS", "50"),
             ("REDOX_DEADLINE_MARGIN_MS", "soon"),
             ("REDOX_METRICS", "prometheus"),
