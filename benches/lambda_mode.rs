@@ -175,7 +175,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "refused",
             what: "refused push (wrong token), 2 KB",
-            n: 4000,
+            n: 8000,
             warmup: 50,
             expect_status: 401,
             events: Events::Fixed(token_event(WRONG_TOKEN, &small).into()),
