@@ -11,7 +11,7 @@ DEPLOY_STAMP := $(VENV)/.deploy-tools
 # sam finds cargo-lambda, and cargo-lambda finds zig, in the project's venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test fuzz venv lint fmt clippy template-lint bench build-release lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
+.PHONY: run test fuzz venv lint fmt clippy template-lint bench perf build-release lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
 
 ## run: serve locally on 127.0.0.1:8080 with the embedded defaults
 run:
@@ -60,6 +60,15 @@ build-release:
 ## bench: criterion benchmarks (request path, SigV4 verification, JWT validation)
 bench:
 	$(CARGO) bench
+
+## perf: Lambda-mode CPU per invocation, latency and peak memory per case (release binary, Runtime API emulator, moto); table in target/perf/lambda-mode.md
+# The release binary is copied first: `cargo bench` rebuilds the package with
+# dev-dependency features, and what is measured must be what ships.
+perf: venv
+	$(CARGO) build --release
+	mkdir -p target/perf
+	cp target/release/redox-destination target/perf/redox-destination
+	REDOX_RELEASE_BIN=$(CURDIR)/target/perf/redox-destination $(CARGO) bench --bench lambda_mode
 
 ## lambda-tools: zig and cargo-lambda from PyPI (all that lambda-events needs)
 lambda-tools: $(LAMBDA_STAMP)

@@ -28,8 +28,28 @@ fn join(methods: &[redox_destination::auth::AuthMethod]) -> String {
         .join(", ")
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Lambda hands the function one invocation at a time, so a single-threaded
+    // runtime loses nothing there and spares every request the hand-offs
+    // between worker threads (wake-ups, context switches), which cost more
+    // CPU than the request itself. The local server keeps worker threads for
+    // concurrent clients.
+    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let mut builder = if lambda {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("redox-destination: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

@@ -90,8 +90,14 @@ impl SqsPayload {
 
     fn inline(message: &QueuedMessage, body_accepted: bool) -> SqsPayload {
         let mut attributes = message.attributes.clone();
-        let body = if body_accepted {
-            String::from_utf8_lossy(&message.body).into_owned()
+        // An accepted body is UTF-8: one copy, no lossy re-decoding.
+        let text = if body_accepted {
+            std::str::from_utf8(&message.body).ok()
+        } else {
+            None
+        };
+        let body = if let Some(text) = text {
+            text.to_owned()
         } else {
             attributes.push(("ContentEncoding", "base64".to_owned()));
             BASE64.encode(&message.body)
