@@ -179,7 +179,13 @@ fn destination(client: aws_sdk_sqs::Client) -> Destination {
             None,
         )),
         max_body_bytes: 6 * 1024 * 1024,
+        request_timeout: Duration::from_secs(10),
     }
+}
+
+/// A deadline far enough away never to run out during one iteration.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(10)
 }
 
 fn string_attribute(value: &str) -> MessageAttributeValue {
@@ -216,6 +222,7 @@ fn sqs_request_path(c: &mut Criterion) {
         let first = runtime.block_on(handle_event(
             &destination,
             RawValue::from_string(event.clone()).expect("raw"),
+            deadline(),
         ));
         assert_eq!(first.status_code, 200, "{}", first.body);
         group.throughput(Throughput::Bytes(event.len() as u64));
@@ -225,7 +232,7 @@ fn sqs_request_path(c: &mut Criterion) {
             |b, event| {
                 b.iter(|| {
                     let payload = RawValue::from_string(event.clone()).expect("raw");
-                    let answer = runtime.block_on(handle_event(&destination, payload));
+                    let answer = runtime.block_on(handle_event(&destination, payload, deadline()));
                     serde_json::to_vec(&answer).expect("answer JSON")
                 })
             },
