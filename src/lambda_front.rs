@@ -32,8 +32,13 @@ pub fn request_deadline(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let left =
-        Duration::from_millis(invocation_deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
+    // Lambda's deadline is always ahead when an invocation arrives. One
+    // already past (a local emulator that sends none, or seconds instead
+    // of milliseconds) says nothing; the request's own bound applies.
+    if invocation_deadline_ms <= now_ms {
+        return Instant::now() + request_timeout;
+    }
+    let left = Duration::from_millis(invocation_deadline_ms - now_ms).saturating_sub(margin);
     Instant::now() + left.min(request_timeout)
 }
 
@@ -135,8 +140,16 @@ mod tests {
             Duration::from_secs(10),
         );
         assert!(bounded - start <= Duration::from_millis(10_050));
-        // A deadline already past leaves no time at all, not a panic.
+        // A deadline already past on arrival is not Lambda's: the request
+        // bound applies (and nothing panics).
         let past = request_deadline(1, Duration::from_millis(500), Duration::from_secs(10));
-        assert!(past - start < Duration::from_millis(50));
+        assert!(past - start > Duration::from_millis(9_900));
+        // A deadline closer than the margin leaves no time: answer at once.
+        let close = request_deadline(
+            now_ms + 200,
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        );
+        assert!(close - start < Duration::from_millis(50));
     }
 }
