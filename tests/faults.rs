@@ -357,21 +357,6 @@ async fn drain(world: &World, queue_url: &str) -> Vec<aws_sdk_sqs::types::Messag
     }
 }
 
-async fn object_keys(world: &World, bucket: &str) -> Vec<String> {
-    world
-        .s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list objects")
-        .contents
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|o| o.key)
-        .collect()
-}
-
 async fn object(world: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let output = world
         .s3
@@ -538,7 +523,7 @@ fn run_case(rt: &tokio::runtime::Runtime, world: &World, proxy: &FaultProxy, cas
     }
     row.duplicates = messages.len() - copies.len();
     if case.offload {
-        let keys = rt.block_on(object_keys(world, &bucket));
+        let keys = rt.block_on(world.object_keys(&bucket));
         row.orphans = keys.iter().filter(|k| !referenced.contains(*k)).count();
         for key in &keys {
             if !key.starts_with("redox/") || key.len() < "redox/2026-11-30/".len() + 32 {

@@ -29,21 +29,6 @@ async fn bucket(world: &World, name: &str) -> String {
     name.to_string()
 }
 
-async fn object_keys(world: &World, bucket: &str) -> Vec<String> {
-    world
-        .s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list objects")
-        .contents
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|o| o.key)
-        .collect()
-}
-
 /// Receives one message with the official Python extended client and
 /// returns the body it hands to its caller.
 fn receive_with_extended_client(world: &World, queue_url: &str, bucket: &str) -> Vec<u8> {
@@ -101,7 +86,7 @@ async fn a_3mb_push_goes_through_s3_and_the_extended_client_reads_it_unchanged()
     let answer = send(&destination, "tok", &body).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 
-    let keys = object_keys(&world, &bucket).await;
+    let keys = world.object_keys(&bucket).await;
     assert_eq!(keys.len(), 1);
     assert!(keys[0].starts_with("redox/"), "{}", keys[0]);
     let object = world
@@ -124,7 +109,7 @@ async fn a_500kb_push_goes_inline() {
     let (world, queue, bucket, destination) = offloading("redox-inline", &[]).await;
     let body = large_message(500 * 1024);
     assert_eq!(send(&destination, "tok", &body).await.status, 200);
-    assert!(object_keys(&world, &bucket).await.is_empty());
+    assert!(world.object_keys(&bucket).await.is_empty());
     let messages = world.receive_all(&queue).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(
@@ -203,7 +188,7 @@ async fn sqs_failing_after_the_upload_gives_503_and_leaves_no_object() {
         .await;
     let answer = send(&destination, "tok", &large_message(2 * 1024 * 1024)).await;
     assert_eq!(answer.status, 503, "{}", answer.body);
-    assert!(object_keys(&world, &bucket).await.is_empty());
+    assert!(world.object_keys(&bucket).await.is_empty());
 }
 
 #[tokio::test]

@@ -77,6 +77,21 @@ impl World {
             .0
     }
 
+    /// The keys of every object in `bucket`.
+    pub async fn object_keys(&self, bucket: &str) -> Vec<String> {
+        self.s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("list objects")
+            .contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| o.key)
+            .collect()
+    }
+
     pub async fn receive_all(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
         let mut all = Vec::new();
         loop {
