@@ -4,9 +4,9 @@
 use std::time::SystemTime;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use redox_destination::auth::material::AuthMaterial;
 use redox_destination::auth::{AuthMethod, AuthPolicy, authenticate};
-use redox_destination::lambda_event::parse_event;
-use redox_destination::material::AuthMaterial;
+use redox_destination::front::lambda_event::parse_event;
 use redox_destination::redox::classify;
 
 const TOKEN: &str = "bench-verification-token-0123456789abcdef";

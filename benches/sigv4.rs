@@ -12,9 +12,9 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use redox_destination::auth::material::SigV4Key;
 use redox_destination::auth::sigv4::verify_sigv4;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
-use redox_destination::material::SigV4Key;
 use sha2::{Digest, Sha256};
 
 const HOST: &str = "abcdefghij.lambda-url.us-east-1.on.aws";

@@ -15,15 +15,15 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
+use crate::auth::jwt::jwks::HttpsJwks;
+use crate::auth::jwt::trust::{BuiltinIssuer, JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
+use crate::auth::material::secrets_manager::SecretsManagerMaterial;
+use crate::auth::material::{
+    AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
+};
 use crate::auth::{AuthMethod, AuthPolicy};
 use crate::config::{Config, ConfigError};
 use crate::destination::Destination;
-use crate::jwks::HttpsJwks;
-use crate::jwt_trust::{BuiltinIssuer, JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
-use crate::material::{
-    AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
-};
-use crate::secrets_manager::SecretsManagerMaterial;
 use crate::sink::Sink;
 use crate::sink::spool::SpoolSink;
 use crate::sink::sqs::{S3Offload, SqsSink};

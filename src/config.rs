@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthMethod;
-use crate::throttle::FailureLimits;
+use crate::oauth::throttle::FailureLimits;
 
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -271,7 +271,8 @@ impl Config {
                 ));
             }
         };
-        let namespace = get("REDOX_METRICS_NAMESPACE").unwrap_or(crate::metrics::DEFAULT_NAMESPACE);
+        let namespace =
+            get("REDOX_METRICS_NAMESPACE").unwrap_or(crate::telemetry::metrics::DEFAULT_NAMESPACE);
         if namespace.len() > 255
             || !namespace
                 .bytes()
@@ -371,7 +372,7 @@ fn list(text: &str) -> Vec<String> {
 /// A public base URL this function names itself by: https (or loopback
 /// http), no query or fragment, no trailing slash.
 fn base_url(variable: &'static str, text: &str) -> Result<String, ConfigError> {
-    crate::jwks::check_url(text).map_err(|why| problem(variable, why))?;
+    crate::auth::jwt::jwks::check_url(text).map_err(|why| problem(variable, why))?;
     if text.contains('?') || text.contains('#') {
         return Err(problem(
             variable,
@@ -403,7 +404,7 @@ fn remote_jwt<'a>(
         (_, None, _) => return Err(missing_jwt_setting("REDOX_JWT_ISSUER")),
         (_, _, None) => return Err(missing_jwt_setting("REDOX_JWT_AUDIENCE")),
     };
-    crate::jwks::check_url(url).map_err(|why| problem("REDOX_JWT_JWKS_URL", why))?;
+    crate::auth::jwt::jwks::check_url(url).map_err(|why| problem("REDOX_JWT_JWKS_URL", why))?;
     Ok(Some(RemoteJwtConfig {
         jwks_url: url.to_owned(),
         issuer: issuer.to_owned(),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use redox_destination::app::{self, StartupReport};
 use redox_destination::config::Config;
-use redox_destination::{lambda_front, local_server, telemetry};
+use redox_destination::front::{lambda, local};
+use redox_destination::telemetry;
 
 fn print_banner(report: &StartupReport, listen: &std::net::SocketAddr) {
     println!("redox-destination listening on http://{listen}/");
@@ -34,8 +35,8 @@ fn main() -> ExitCode {
     // between worker threads (wake-ups, context switches), which cost more
     // CPU than the request itself. The local server keeps worker threads for
     // concurrent clients.
-    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let mut builder = if lambda {
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let mut builder = if in_lambda {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -55,8 +56,7 @@ async fn run() -> ExitCode {
         Err(error) => {
             eprintln!("redox-destination: configuration error: {error}");
             if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
-                lambda_front::report_init_error(&api, "Runtime.ConfigError", &error.to_string())
-                    .await;
+                lambda::report_init_error(&api, "Runtime.ConfigError", &error.to_string()).await;
             }
             return ExitCode::from(2);
         }
@@ -65,15 +65,14 @@ async fn run() -> ExitCode {
     if let Some(namespace) = &config.metrics_namespace {
         telemetry::enable_emf(namespace);
     }
-    redox_destination::guard::install_panic_hook();
+    redox_destination::front::guard::install_panic_hook();
 
     let (destination, report) = match app::build(&config).await {
         Ok(built) => built,
         Err(error) => {
             eprintln!("redox-destination: start-up error: {error}");
             if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
-                lambda_front::report_init_error(&api, "Runtime.StartupError", &error.to_string())
-                    .await;
+                lambda::report_init_error(&api, "Runtime.StartupError", &error.to_string()).await;
             }
             return ExitCode::from(2);
         }
@@ -87,7 +86,7 @@ async fn run() -> ExitCode {
             sink = %report.sink,
             "lambda runtime starting"
         );
-        return match lambda_front::run(destination, config.deadline_margin).await {
+        return match lambda::run(destination, config.deadline_margin).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 tracing::error!(%error, "lambda runtime stopped");
@@ -108,7 +107,7 @@ async fn run() -> ExitCode {
     };
     let bound = listener.local_addr().unwrap_or(config.listen);
     print_banner(&report, &bound);
-    match local_server::serve(listener, destination, local_server::shutdown_signal()).await {
+    match local::serve(listener, destination, local::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("redox-destination: server error: {error}");

@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use redox_destination::auth::material::{
+    AuthMaterial, AuthMaterialSource, BoxFuture, FileMaterial, MaterialCache, StaticMaterial,
+};
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
-use redox_destination::material::{
-    AuthMaterial, AuthMaterialSource, BoxFuture, FileMaterial, MaterialCache, StaticMaterial,
-};
 use redox_destination::response::HttpResponse;
 use redox_destination::sink::spool::SpoolSink;
 use redox_destination::sink::{QueuedMessage, Sink, SinkError};

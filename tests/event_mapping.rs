@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use redox_destination::front::lambda_event::{EventError, LambdaHttpResponse, parse_event};
 use redox_destination::inbound::{FrontDoor, InboundRequest};
-use redox_destination::lambda_event::{EventError, LambdaHttpResponse, parse_event};
 use redox_destination::response::HttpResponse;
 use serde_json::{Value, json};
 

@@ -31,16 +31,18 @@ use bytes::Bytes;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestRunner};
+use redox_destination::auth::jwt::jwk::{KeySet, SigningKey};
+use redox_destination::auth::jwt::trust::{BuiltinIssuer, IssuerKind, JwtSettings, JwtTrust};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
+use redox_destination::auth::material::{
+    BoxFuture, Material, MaterialCache, SigV4Key, StaticMaterial,
+};
 use redox_destination::auth::sigv4::verify_sigv4;
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::clock::{UtcDateTime, rfc3339};
 use redox_destination::destination::Destination;
+use redox_destination::front::lambda_event::parse_event;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
-use redox_destination::jwk::{KeySet, SigningKey};
-use redox_destination::jwt_trust::{BuiltinIssuer, IssuerKind, JwtSettings, JwtTrust};
-use redox_destination::lambda_event::parse_event;
-use redox_destination::material::{BoxFuture, Material, MaterialCache, SigV4Key, StaticMaterial};
 use redox_destination::oauth;
 use redox_destination::redox::{self, Classified, Envelope};
 use redox_destination::response::HttpResponse;

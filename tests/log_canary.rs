@@ -37,7 +37,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use redox_destination::material::Material;
+use redox_destination::auth::material::Material;
 use serde_json::{Value, json};
 use support::{
     ChildGuard, Moto, RuntimeApi, free_port, function_url_event, http_request, lambda_answer,

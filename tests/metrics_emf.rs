@@ -7,7 +7,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use redox_destination::metrics::check_emf;
+use redox_destination::telemetry::metrics::check_emf;
 use serde_json::Value;
 use support::{
     ChildGuard, RuntimeApi, free_port, function_url_event, http_request, lambda_answer,

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use redox_destination::auth::material::{AuthMaterial, BoxFuture, MaterialCache, StaticMaterial};
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
-use redox_destination::lambda_front;
-use redox_destination::local_server;
-use redox_destination::material::{AuthMaterial, BoxFuture, MaterialCache, StaticMaterial};
+use redox_destination::front::lambda;
+use redox_destination::front::local;
 use redox_destination::sink::{QueuedMessage, Sink, SinkError};
 use serde_json::value::RawValue;
 
@@ -97,7 +97,7 @@ async fn a_panic_in_lambda_mode_is_a_500_with_retry_after_and_the_next_event_is_
     let destination = destination(sink.clone(), Duration::from_secs(10));
     for _ in 0..2 {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let answer = lambda_front::handle_event(&destination, push_event(), deadline).await;
+        let answer = lambda::handle_event(&destination, push_event(), deadline).await;
         let answer = serde_json::to_value(&answer).expect("answer");
         assert_eq!(answer["statusCode"], 500, "{answer}");
         assert_eq!(
@@ -119,7 +119,7 @@ async fn a_lambda_invocation_is_answered_503_before_its_deadline_when_the_queue_
     let destination = destination(Arc::new(HangingSink), Duration::from_secs(10));
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_millis(300);
-    let answer = lambda_front::handle_event(&destination, push_event(), deadline).await;
+    let answer = lambda::handle_event(&destination, push_event(), deadline).await;
     let elapsed = started.elapsed();
     let answer = serde_json::to_value(&answer).expect("answer");
     assert_eq!(answer["statusCode"], 503, "{answer}");
@@ -141,7 +141,7 @@ async fn serve(destination: Arc<Destination>) -> (u16, tokio::sync::oneshot::Sen
         .expect("bind");
     let port = listener.local_addr().expect("address").port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(local_server::serve(listener, destination, async {
+    tokio::spawn(local::serve(listener, destination, async {
         let _ = stopped.await;
     }));
     (port, stop)

@@ -11,16 +11,16 @@ use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
+use redox_destination::auth::jwt::trust::{BuiltinIssuer, JwtTrust};
+use redox_destination::auth::material::{
+    AuthMaterialSource, BoxFuture, Material, MaterialCache, MaterialError,
+};
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
-use redox_destination::jwt_trust::{BuiltinIssuer, JwtTrust};
-use redox_destination::material::{
-    AuthMaterialSource, BoxFuture, Material, MaterialCache, MaterialError,
-};
+use redox_destination::oauth::throttle::FailureLimits;
 use redox_destination::response::HttpResponse;
 use redox_destination::sink::{QueuedMessage, Sink, SinkError};
-use redox_destination::throttle::FailureLimits;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "rdx-verif-security-tests-1";

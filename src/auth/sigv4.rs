@@ -24,11 +24,11 @@ use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use crate::auth::material::SigV4Key;
 use crate::clock::UtcDateTime;
 use crate::inbound::{
     InboundRequest, form_decode_bytes, percent_encode_unreserved_bytes, query_pairs,
 };
-use crate::material::SigV4Key;
 
 /// The only algorithm accepted, also the authorization scheme name.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -720,9 +720,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::auth::material::{AuthMaterial, TokenDigest};
     use crate::auth::{AuthError, AuthMethod, AuthPolicy, authenticate};
     use crate::inbound::{FrontDoor, Origin};
-    use crate::material::{AuthMaterial, TokenDigest};
 
     const HOST: &str = "abcdefghij.lambda-url.us-east-1.on.aws";
     const SKEW: Duration = Duration::from_secs(300);

@@ -15,8 +15,8 @@
 use subtle::{Choice, ConstantTimeEq};
 
 use super::{AuthError, Credential};
+use crate::auth::material::{AuthMaterial, TokenDigest};
 use crate::inbound::InboundRequest;
-use crate::material::{AuthMaterial, TokenDigest};
 
 /// `true` when `presented` equals one of the configured tokens.
 pub fn token_matches(material: &AuthMaterial, presented: &[u8]) -> bool {

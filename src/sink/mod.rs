@@ -12,9 +12,9 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::auth::AuthMethod;
-use crate::material::BoxFuture;
-use crate::metrics::Dependency;
+use crate::auth::material::BoxFuture;
 use crate::redox::Envelope;
+use crate::telemetry::metrics::Dependency;
 
 /// SQS allows at most 10 message attributes per message.
 pub const MAX_ATTRIBUTES: usize = 10;

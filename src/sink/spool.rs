@@ -13,9 +13,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use super::{QueuedMessage, Sink, SinkError, new_message_id};
+use crate::auth::material::BoxFuture;
 use crate::clock::rfc3339;
-use crate::material::BoxFuture;
-use crate::metrics::Dependency;
+use crate::telemetry::metrics::Dependency;
 
 pub struct SpoolSink {
     dir: PathBuf,

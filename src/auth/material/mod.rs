@@ -13,6 +13,8 @@
 //! has every trust anchor in one place. Secrets are held as digests or in
 //! types whose `Debug` hides them.
 
+pub mod secrets_manager;
+
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -26,8 +28,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::jwk::{KeySet, SigningKey};
-use crate::jwt_trust::JwtTrust;
+use crate::auth::jwt::jwk::{KeySet, SigningKey};
+use crate::auth::jwt::trust::JwtTrust;
 
 /// A boxed future, so that the edge traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -930,7 +932,7 @@ mod tests {
 
     #[test]
     fn oauth_clients_and_signing_keys_parse() {
-        let pem = crate::jwk::test_keys::ed25519_pem();
+        let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
         let material =
             Material::from_secret_text(&oauth_document("k1", &pem, "a-long-enough-secret"))
                 .unwrap();
@@ -960,7 +962,7 @@ mod tests {
 
     #[test]
     fn bad_oauth_material_is_refused_with_a_reason() {
-        let pem = crate::jwk::test_keys::ed25519_pem();
+        let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
         let two_keys = serde_json::json!({"oauth_signing_keys": [
             {"kid": "k", "private_key_pem": pem}, {"kid": "k", "private_key_pem": pem}]})
         .to_string();
@@ -983,8 +985,8 @@ mod tests {
 
     #[test]
     fn merging_keeps_the_current_signing_key_first_and_every_client() {
-        let pem = crate::jwk::test_keys::ed25519_pem();
-        let previous_pem = crate::jwk::test_keys::p256_pem();
+        let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
+        let previous_pem = crate::auth::jwt::jwk::test_keys::p256_pem();
         let mut current =
             Material::from_secret_text(&oauth_document("new", &pem, "the-current-secret")).unwrap();
         let previous = Material::from_secret_text(&oauth_document(
@@ -1014,7 +1016,7 @@ mod tests {
                             "session_token": "a-session-token"}],
             "oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret"}],
             "oauth_signing_keys": [{"kid": "k1",
-                                    "private_key_pem": crate::jwk::test_keys::ed25519_pem()}],
+                                    "private_key_pem": crate::auth::jwt::jwk::test_keys::ed25519_pem()}],
         })
     }
 
@@ -1092,7 +1094,7 @@ mod tests {
 
     #[test]
     fn material_errors_never_quote_a_value_that_fails_validation_or_syntax() {
-        let pem = crate::jwk::test_keys::ed25519_pem();
+        let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
         let cases = [
             // Syntax errors around a secret.
             r#"{"verification_tokens": ["CANARY"#.to_owned(),

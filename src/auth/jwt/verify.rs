@@ -8,6 +8,7 @@
 //! algorithm), the signature, and only then the claims (`exp` required,
 //! `nbf`/`iat` honoured, 60 s leeway, audience, scopes). Pure: the key sets
 //! and the clock come in as arguments.
+
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -22,8 +23,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::jwk::{KeySet, parse_algorithm};
-use crate::jwt_trust::{IssuerKind, JwtSettings};
+use crate::auth::jwt::jwk::{KeySet, parse_algorithm};
+use crate::auth::jwt::trust::{IssuerKind, JwtSettings};
 
 /// Bearer values longer than this are refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -417,7 +418,7 @@ mod tests {
 
     use super::test_tokens::{Signer, token};
     use super::*;
-    use crate::jwk::test_keys;
+    use crate::auth::jwt::jwk::test_keys;
 
     const ISSUER: &str = "https://idp.example.com/";
     const AUDIENCE: &str = "https://redox.example.com";

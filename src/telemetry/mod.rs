@@ -4,13 +4,15 @@
 //! The level comes from `RUST_LOG` (default `info`). No code in this crate
 //! logs a token, key, signature or message body.
 
+pub mod metrics;
+
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::EnvFilter;
 
-use crate::metrics::{RequestMetrics, emf_record};
+use crate::telemetry::metrics::{RequestMetrics, emf_record};
 
 /// The CloudWatch namespace, once EMF is on (`REDOX_METRICS=emf`).
 static EMF_NAMESPACE: OnceLock<String> = OnceLock::new();

@@ -21,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::destination::{Destination, Refusal, log_internal_error};
-use crate::guard::catch_panic;
+use crate::front::guard::catch_panic;
 use crate::inbound::{FrontDoor, InboundRequest, Origin};
 use crate::response::HttpResponse;
 

@@ -5,7 +5,7 @@
 //! with the system's root certificates. It follows no redirect, bounds the
 //! time and the size of the answer, and takes plain `http://` only for a
 //! loopback host (tests serve a JWKS locally). Caching is
-//! [`crate::jwt_trust::JwksCache`]'s job.
+//! [`crate::auth::jwt::trust::JwksCache`]'s job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +18,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::jwk::KeySet;
-use crate::jwt_trust::{JwksError, JwksSource};
+use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::trust::{JwksError, JwksSource};
 
 /// The largest JWKS document read; real ones are a few kilobytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;

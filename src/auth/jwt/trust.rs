@@ -7,7 +7,7 @@
 //! and, at most once per interval, when a token names a `kid` it does not
 //! know; it never fetches for a request that does not need it. Verifying a
 //! token is [`crate::auth::jwt`]'s job (pure); fetching over HTTPS is
-//! [`crate::jwks`]'s.
+//! [`crate::auth::jwt::jwks`]'s.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
-use crate::jwk::{JwkError, KeySet};
-use crate::throttle::{FailureLimits, FailureThrottle};
+use crate::auth::jwt::jwk::{JwkError, KeySet};
+use crate::oauth::throttle::{FailureLimits, FailureThrottle};
 
 /// Least time between two unknown-`kid` re-fetches, unless configured.
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);

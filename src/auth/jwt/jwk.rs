@@ -5,7 +5,7 @@
 //! asymmetric signing keys are kept (RSA, EC P-256/P-384, Ed25519), so no
 //! shared secret can ever be used to check a token. [`SigningKey`] is a
 //! PKCS#8 private key (Ed25519 or P-256) with its public half as a JWK.
-//! Pure: no I/O, no clock; fetching a JWKS is [`crate::jwks`]'s job.
+//! Pure: no I/O, no clock; fetching a JWKS is [`crate::auth::jwt::jwks`]'s job.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,

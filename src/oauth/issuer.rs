@@ -10,6 +10,7 @@
 //! material; the `jwt` method accepts them with no further set-up. Every
 //! refusal is an [`OAuthError`] that [`crate::destination`] turns into the
 //! RFC 6749 5.2 answer. Pure: the material and the clock come in.
+
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -25,9 +26,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use crate::auth::jwt::trust::BuiltinIssuer;
+use crate::auth::material::{IssuerMaterial, OAuthClient, TokenDigest};
 use crate::inbound::{InboundRequest, form_decode, query_pairs};
-use crate::jwt_trust::BuiltinIssuer;
-use crate::material::{IssuerMaterial, OAuthClient, TokenDigest};
 
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -412,10 +413,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::auth::jwt::jwk::test_keys;
+    use crate::auth::jwt::trust::IssuerKind;
     use crate::auth::jwt::{JwtError, TrustedIssuer, verify_jwt};
     use crate::inbound::{FrontDoor, Origin};
-    use crate::jwk::test_keys;
-    use crate::jwt_trust::IssuerKind;
 
     const BASE: &str = "https://abc.lambda-url.us-east-1.on.aws";
     const SECRET: &str = "s3cret+with/odd=chars";

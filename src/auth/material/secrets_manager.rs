@@ -2,7 +2,7 @@
 //!
 //! Each fetch reads the `AWSCURRENT` and `AWSPREVIOUS` versions together, so
 //! that during a rotation both the new and the old credential are accepted.
-//! Caching is [`crate::material::MaterialCache`]'s job; this source only
+//! Caching is [`crate::auth::material::MaterialCache`]'s job; this source only
 //! fetches, with a timeout, and never logs a secret value.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
-use crate::material::{AuthMaterialSource, BoxFuture, Material, MaterialError};
+use crate::auth::material::{AuthMaterialSource, BoxFuture, Material, MaterialError};
 
 pub struct SecretsManagerMaterial {
     client: aws_sdk_secretsmanager::Client,

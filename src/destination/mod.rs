@@ -11,17 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::auth::jwt::JwtError;
+use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::trust::{BuiltinIssuer, IssuerKind};
+use crate::auth::material::{Material, MaterialCache, MaterialError};
 use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
 use crate::inbound::InboundRequest;
-use crate::jwk::KeySet;
-use crate::jwt_trust::{BuiltinIssuer, IssuerKind};
-use crate::material::{Material, MaterialCache, MaterialError};
-use crate::metrics::{Dependency, RequestMetrics};
 use crate::oauth::{self, Endpoint, OAuthError};
 use crate::redox::{self, Classified, HandshakeError};
 use crate::response::HttpResponse;
 use crate::sink::{QueuedMessage, Sink, SinkError};
 use crate::telemetry;
+use crate::telemetry::metrics::{Dependency, RequestMetrics};
 
 /// Seconds Redox is asked to wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u64 = 10;

@@ -1,7 +1,7 @@
 //! Lambda mode: the same pipeline behind the Lambda Runtime API.
 //!
 //! Each invocation's payload is kept as raw JSON and mapped by
-//! [`crate::lambda_event`], so a malformed event becomes a 400 answer rather
+//! [`crate::front::lambda_event`], so a malformed event becomes a 400 answer rather
 //! than a runtime error. Each invocation is answered before its deadline
 //! (the Runtime API's `Lambda-Runtime-Deadline-Ms` less a margin), and a
 //! panic becomes a 500 answer, never a failed invocation. Start-up failures
@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::destination::{Destination, Refusal, log_internal_error};
-use crate::guard::catch_panic;
-use crate::lambda_event::{LambdaHttpResponse, parse_event};
+use crate::front::guard::catch_panic;
+use crate::front::lambda_event::{LambdaHttpResponse, parse_event};
 
 /// When this invocation must be answered: the invocation deadline (epoch
 /// milliseconds) less `margin`, and never later than the destination's own

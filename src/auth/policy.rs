@@ -1,0 +1,658 @@
+//! Authentication: decides whether a push comes from Redox.
+//!
+//! Each method (`token`, `sigv4`, `iam`, `jwt`) looks at the credential it
+//! owns and says *not presented*, *verified*, or *failed* with a typed
+//! [`AuthError`]. A request passes when at least one enabled method verifies
+//! it and no credential it presents for an enabled method fails (SPEC 3.3).
+//! With `jwt` on, a Bearer value that is a verification token (or repeats the
+//! `verification-token` header) belongs to `token`; any other is a JWT. The
+//! module is pure: material, key sets and the clock come in as arguments.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use subtle::ConstantTimeEq;
+
+use crate::auth::{iam, jwt, sigv4, token};
+
+use crate::auth::jwt::trust::IssuerKind;
+use crate::auth::material::{AuthMaterial, TokenDigest};
+use crate::inbound::InboundRequest;
+
+pub use crate::auth::jwt::TrustedIssuer;
+
+/// The authentication methods of SPEC 3.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    Token,
+    Sigv4,
+    Iam,
+    Jwt,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [
+        AuthMethod::Token,
+        AuthMethod::Sigv4,
+        AuthMethod::Iam,
+        AuthMethod::Jwt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Token => "token",
+            AuthMethod::Sigv4 => "sigv4",
+            AuthMethod::Iam => "iam",
+            AuthMethod::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every reason a credential is refused. The variant is logged; the client
+/// only ever sees one generic message.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("no credential for an enabled auth method was presented")]
+    NoCredential,
+    #[error("the verification token matches no configured token")]
+    TokenMismatch,
+    #[error("the verification-token header and the Bearer value differ")]
+    TokensDiffer,
+    #[error("the credential header {0} was sent more than once")]
+    RepeatedCredentialHeader(&'static str),
+    #[error("the authorization header uses a scheme no enabled method accepts")]
+    UnsupportedAuthorizationScheme,
+    #[error("the handshake carries no verification token")]
+    HandshakeWithoutToken,
+    #[error("sigv4: {0}")]
+    Sigv4(#[from] sigv4::Sigv4Error),
+    #[error("iam: {0}")]
+    Iam(#[from] iam::IamError),
+    #[error("jwt: {0}")]
+    Jwt(#[from] jwt::JwtError),
+}
+
+impl AuthError {
+    /// Whether fresher material could turn this refusal into an acceptance
+    /// (a token or key rotated since the cache was filled). Every refusal
+    /// that came from comparing with the material is, alike: the re-fetch
+    /// it costs must not tell a caller which tokens or key ids exist.
+    pub fn may_be_stale_material(&self) -> bool {
+        match self {
+            AuthError::TokenMismatch => true,
+            // With `jwt` on, a Bearer that is a configured token is checked
+            // against the header (and may differ), while any other Bearer
+            // goes to `jwt` (`NotAJwt`, stale-possible): both alike.
+            AuthError::TokensDiffer => true,
+            AuthError::Sigv4(error) => error.depends_on_keys(),
+            // A freshly rotated verification token sent only as Bearer.
+            AuthError::Jwt(jwt::JwtError::NotAJwt) => true,
+            // The built-in issuer's kids are public (its JWKS document), so
+            // a known kid failing otherwise reveals nothing.
+            AuthError::Jwt(jwt::JwtError::UnknownKeyId {
+                issuer: IssuerKind::BuiltIn,
+                ..
+            }) => true,
+            AuthError::Jwt(_)
+            | AuthError::NoCredential
+            | AuthError::RepeatedCredentialHeader(_)
+            | AuthError::UnsupportedAuthorizationScheme
+            | AuthError::HandshakeWithoutToken
+            | AuthError::Iam(_) => false,
+        }
+    }
+
+    /// Whether a fresher JWKS from the remote issuer could turn this refusal
+    /// into an acceptance (the provider rotated its signing key).
+    pub fn may_be_stale_jwks(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Jwt(jwt::JwtError::UnknownKeyId {
+                issuer: IssuerKind::Remote,
+                ..
+            })
+        )
+    }
+}
+
+/// The policy every request is checked against.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    pub enabled: Vec<AuthMethod>,
+    pub allowed_principals: Vec<String>,
+    pub clock_skew: Duration,
+}
+
+impl AuthPolicy {
+    pub fn is_enabled(&self, method: AuthMethod) -> bool {
+        self.enabled.contains(&method)
+    }
+}
+
+/// What the `authorization` header carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    None,
+    Bearer(&'a str),
+    Sigv4(&'a str),
+    Other,
+}
+
+/// Classifies the `authorization` header (scheme names are case-insensitive).
+pub fn authorization_credential(request: &InboundRequest) -> Result<Credential<'_>, AuthError> {
+    let Some(value) = request
+        .single_header("authorization")
+        .map_err(|_| AuthError::RepeatedCredentialHeader("authorization"))?
+    else {
+        return Ok(Credential::None);
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(Credential::Bearer(rest))
+    } else if scheme == sigv4::ALGORITHM {
+        Ok(Credential::Sigv4(value))
+    } else {
+        Ok(Credential::Other)
+    }
+}
+
+/// Authenticates a push with no JWT issuer at hand (a JWT, if `jwt` is
+/// enabled, then fails with [`jwt::JwtError::UntrustedIssuer`]). Returns the
+/// method that verified it.
+pub fn authenticate(
+    request: &InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    now: SystemTime,
+) -> Result<AuthMethod, AuthError> {
+    authenticate_with_issuers(request, material, policy, &[], now)
+}
+
+/// `true` when two presented values are equal, compared as digests.
+fn same_value(first: &str, second: &str) -> bool {
+    bool::from(
+        TokenDigest::of(first.as_bytes())
+            .0
+            .ct_eq(&TokenDigest::of(second.as_bytes()).0),
+    )
+}
+
+/// The Bearer value to check as a JWT, if any: with `jwt` enabled, a Bearer
+/// that is neither a configured verification token nor a copy of the
+/// `verification-token` header (or handshake token) Redox sent with it.
+fn jwt_bearer<'a>(
+    credential: &Credential<'a>,
+    companion_token: Option<&str>,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+) -> Option<&'a str> {
+    let Credential::Bearer(value) = *credential else {
+        return None;
+    };
+    if !policy.is_enabled(AuthMethod::Jwt) {
+        return None;
+    }
+    let is_token = policy.is_enabled(AuthMethod::Token)
+        && (companion_token.is_some_and(|token| same_value(token, value))
+            || token::token_matches(material, value.as_bytes()));
+    (!is_token).then_some(value)
+}
+
+/// Authenticates a push, checking a bearer JWT against `issuers` (the
+/// trusted issuers with the key sets fetched for this request). Returns the
+/// method that verified it.
+pub fn authenticate_with_issuers(
+    request: &InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<AuthMethod, AuthError> {
+    let credential = authorization_credential(request)?;
+    let jwt = if policy.is_enabled(AuthMethod::Jwt) && matches!(credential, Credential::Bearer(_)) {
+        let header_token = request
+            .single_header("verification-token")
+            .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
+        jwt_bearer(&credential, header_token, material, policy)
+    } else {
+        None
+    };
+    // A JWT and a verification-token header are two credentials: each is
+    // checked by itself, and both must pass.
+    let token_credential = if jwt.is_some() {
+        Credential::None
+    } else {
+        credential
+    };
+    let mut verified = None;
+    let mut record = |method: AuthMethod, outcome: Option<Result<(), AuthError>>| match outcome {
+        None => Ok(()),
+        Some(Ok(())) => {
+            verified.get_or_insert(method);
+            Ok(())
+        }
+        Some(Err(error)) => Err(error),
+    };
+
+    if policy.is_enabled(AuthMethod::Sigv4) {
+        let outcome = match credential {
+            Credential::Sigv4(_) => Some(
+                sigv4::verify_sigv4(request, &material.sigv4_keys, now, policy.clock_skew)
+                    .map(|_| ())
+                    .map_err(AuthError::from),
+            ),
+            _ => sigv4::presigned_query_refusal(request).map(|e| Err(AuthError::from(e))),
+        };
+        record(AuthMethod::Sigv4, outcome)?;
+    }
+    if let Some(bearer) = jwt {
+        record(
+            AuthMethod::Jwt,
+            Some(
+                jwt::verify_jwt(bearer, issuers, now)
+                    .map(|_| ())
+                    .map_err(AuthError::from),
+            ),
+        )?;
+    }
+    if policy.is_enabled(AuthMethod::Token) {
+        record(
+            AuthMethod::Token,
+            token::check_token(request, &token_credential, material),
+        )?;
+    }
+    if policy.is_enabled(AuthMethod::Iam) {
+        record(
+            AuthMethod::Iam,
+            iam::check_iam(request, &policy.allowed_principals),
+        )?;
+    }
+    if let Credential::Other = credential {
+        // A scheme nobody enabled understands is a failed credential, unless
+        // the gateway itself already verified the caller.
+        if verified != Some(AuthMethod::Iam) {
+            return Err(AuthError::UnsupportedAuthorizationScheme);
+        }
+    }
+    verified.ok_or(AuthError::NoCredential)
+}
+
+/// Checks the token of a verification handshake. Redox puts it in the body
+/// (POST) or the query (GET), and may repeat it in the `verification-token`
+/// header and as `authorization: Bearer`; every copy that is present must
+/// agree, and the agreed token must match a configured one.
+pub fn authenticate_handshake(
+    request: &InboundRequest,
+    token_in_message: Option<&str>,
+    material: &AuthMaterial,
+) -> Result<(), AuthError> {
+    let policy = AuthPolicy {
+        enabled: vec![AuthMethod::Token],
+        allowed_principals: Vec::new(),
+        clock_skew: Duration::ZERO,
+    };
+    authenticate_handshake_with_issuers(
+        request,
+        token_in_message,
+        material,
+        &policy,
+        &[],
+        SystemTime::UNIX_EPOCH,
+    )
+}
+
+/// [`authenticate_handshake`] for a destination that may have `jwt` on: a
+/// Bearer JWT sent with the handshake is checked by itself (and must pass),
+/// and the handshake token by itself.
+pub fn authenticate_handshake_with_issuers(
+    request: &InboundRequest,
+    token_in_message: Option<&str>,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<(), AuthError> {
+    let header = request
+        .single_header("verification-token")
+        .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
+    let credential = authorization_credential(request)?;
+    let companion = header.or(token_in_message);
+    let bearer = match jwt_bearer(&credential, companion, material, policy) {
+        Some(jwt) => {
+            jwt::verify_jwt(jwt, issuers, now)?;
+            None
+        }
+        None => match credential {
+            Credential::Bearer(value) => Some(value),
+            _ => None,
+        },
+    };
+    let in_headers = token::agreeing_token(header, bearer)?;
+    let token = token::agreeing_token(in_headers, token_in_message)?
+        .ok_or(AuthError::HandshakeWithoutToken)?;
+    if token::token_matches(material, token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::TokenMismatch)
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
+mod tests {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use crate::auth::jwt::JwtError;
+    use crate::auth::jwt::test_tokens::{Signer, token};
+    use super::*;
+    use crate::auth::jwt::jwk::KeySet;
+    use crate::auth::jwt::trust::JwtSettings;
+    use crate::inbound::{FrontDoor, Origin};
+
+    const TOKEN: &str = "rdx-verification-token";
+    const ISSUER: &str = "https://idp.example.com/";
+    const NOW: u64 = 1_800_000_000;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn policy(methods: &[AuthMethod]) -> AuthPolicy {
+        AuthPolicy {
+            enabled: methods.to_vec(),
+            allowed_principals: Vec::new(),
+            clock_skew: Duration::from_secs(300),
+        }
+    }
+
+    fn material() -> AuthMaterial {
+        AuthMaterial::from_token_list(TOKEN).unwrap()
+    }
+
+    fn push(headers: &[(&str, &str)]) -> InboundRequest {
+        InboundRequest {
+            method: "POST".into(),
+            raw_path: "/".into(),
+            raw_query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::from_static(b"{\"Meta\":{}}"),
+            origin: Origin::new(FrontDoor::LocalServer),
+        }
+    }
+
+    struct Issuer {
+        pair: Ed25519KeyPair,
+        keys: KeySet,
+        settings: JwtSettings,
+    }
+
+    fn issuer() -> Issuer {
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]});
+        Issuer {
+            keys: KeySet::from_jwks_json(jwks.to_string().as_bytes()).unwrap(),
+            pair,
+            settings: JwtSettings {
+                issuer: ISSUER.into(),
+                audiences: vec!["redox".into()],
+                required_scopes: vec![],
+            },
+        }
+    }
+
+    impl Issuer {
+        fn jwt(&self, exp: u64) -> String {
+            token(
+                &json!({"alg": "EdDSA", "kid": "k1"}),
+                &json!({"iss": ISSUER, "aud": "redox", "exp": exp}),
+                Signer::Ed(&self.pair),
+            )
+        }
+        fn trusted(&self) -> [TrustedIssuer<'_>; 1] {
+            [TrustedIssuer {
+                kind: IssuerKind::Remote,
+                settings: &self.settings,
+                keys: Some(&self.keys),
+            }]
+        }
+    }
+
+    fn check(
+        request: &InboundRequest,
+        methods: &[AuthMethod],
+        issuer: &Issuer,
+    ) -> Result<AuthMethod, AuthError> {
+        authenticate_with_issuers(
+            request,
+            &material(),
+            &policy(methods),
+            &issuer.trusted(),
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_bearer_jwt_is_the_jwt_method() {
+        let i = issuer();
+        let bearer = format!("Bearer {}", i.jwt(NOW + 300));
+        let both = [AuthMethod::Token, AuthMethod::Jwt];
+        assert_eq!(
+            check(&push(&[("authorization", &bearer)]), &both, &i),
+            Ok(AuthMethod::Jwt)
+        );
+        assert_eq!(
+            check(&push(&[("authorization", &bearer)]), &[AuthMethod::Jwt], &i),
+            Ok(AuthMethod::Jwt)
+        );
+        let expired = format!("Bearer {}", i.jwt(NOW - 3600));
+        assert_eq!(
+            check(&push(&[("authorization", &expired)]), &both, &i),
+            Err(AuthError::Jwt(JwtError::Expired))
+        );
+    }
+
+    #[test]
+    fn a_bearer_verification_token_stays_the_token_method() {
+        let i = issuer();
+        let bearer = format!("Bearer {TOKEN}");
+        let both = [AuthMethod::Token, AuthMethod::Jwt];
+        assert_eq!(
+            check(&push(&[("authorization", &bearer)]), &both, &i),
+            Ok(AuthMethod::Token)
+        );
+        assert_eq!(
+            check(
+                &push(&[("authorization", &bearer), ("verification-token", TOKEN)]),
+                &both,
+                &i
+            ),
+            Ok(AuthMethod::Token)
+        );
+        // A rotated token sent twice is still the token method, so fresher
+        // material can be fetched for it.
+        let stale = push(&[
+            ("authorization", "Bearer rotated"),
+            ("verification-token", "rotated"),
+        ]);
+        let error = check(&stale, &both, &i).unwrap_err();
+        assert_eq!(error, AuthError::TokenMismatch);
+        assert!(error.may_be_stale_material());
+        // Sent only as Bearer, a rotated token is "not a JWT": also worth a re-fetch.
+        let error = check(&push(&[("authorization", "Bearer rotated")]), &both, &i).unwrap_err();
+        assert_eq!(error, AuthError::Jwt(JwtError::NotAJwt));
+        assert!(error.may_be_stale_material());
+    }
+
+    #[test]
+    fn a_jwt_and_a_token_header_are_each_checked_and_both_must_pass() {
+        let i = issuer();
+        let both = [AuthMethod::Token, AuthMethod::Jwt];
+        let good = format!("Bearer {}", i.jwt(NOW + 300));
+        let expired = format!("Bearer {}", i.jwt(NOW - 3600));
+        assert_eq!(
+            check(
+                &push(&[("authorization", &good), ("verification-token", TOKEN)]),
+                &both,
+                &i
+            ),
+            Ok(AuthMethod::Jwt)
+        );
+        assert_eq!(
+            check(
+                &push(&[("authorization", &good), ("verification-token", "wrong")]),
+                &both,
+                &i
+            ),
+            Err(AuthError::TokenMismatch)
+        );
+        assert_eq!(
+            check(
+                &push(&[("authorization", &expired), ("verification-token", TOKEN)]),
+                &both,
+                &i
+            ),
+            Err(AuthError::Jwt(JwtError::Expired))
+        );
+    }
+
+    #[test]
+    fn without_jwt_a_bearer_that_differs_from_the_header_is_still_refused() {
+        let i = issuer();
+        let good = format!("Bearer {}", i.jwt(NOW + 300));
+        assert_eq!(
+            check(
+                &push(&[("authorization", &good), ("verification-token", TOKEN)]),
+                &[AuthMethod::Token],
+                &i
+            ),
+            Err(AuthError::TokensDiffer)
+        );
+        assert_eq!(
+            authenticate(
+                &push(&[("authorization", &good)]),
+                &material(),
+                &policy(&[AuthMethod::Token]),
+                now()
+            ),
+            Err(AuthError::TokenMismatch)
+        );
+    }
+
+    #[test]
+    fn every_sigv4_refusal_that_depends_on_the_keys_may_be_stale_like_an_unknown_key() {
+        use crate::auth::sigv4::Sigv4Error as E;
+        let unknown = AuthError::Sigv4(E::UnknownAccessKey);
+        assert!(unknown.may_be_stale_material());
+        // A known key id that fails for a reason tied to that key must cost
+        // the same re-fetch as an unknown id, or timing reveals the id.
+        for known_key_failure in [
+            E::SignatureMismatch,
+            E::RegionMismatch,
+            E::ServiceMismatch,
+            E::MissingSessionToken,
+            E::SessionTokenMismatch,
+            E::UnexpectedSessionToken,
+        ] {
+            let error = AuthError::Sigv4(known_key_failure);
+            assert_eq!(
+                error.may_be_stale_material(),
+                unknown.may_be_stale_material(),
+                "{error}"
+            );
+        }
+        // Refusals decided by the request alone do not re-fetch.
+        for shape in [
+            E::MalformedSignature,
+            E::ClockSkew {
+                skew_secs: 900,
+                allowed_secs: 300,
+            },
+            E::InvalidDate,
+            E::HostNotSigned,
+            E::PresignedQuery,
+        ] {
+            assert!(!AuthError::Sigv4(shape).may_be_stale_material());
+        }
+        assert_eq!(
+            AuthError::TokensDiffer.may_be_stale_material(),
+            AuthError::TokenMismatch.may_be_stale_material()
+        );
+    }
+
+    #[test]
+    fn unknown_kids_ask_for_the_right_refresh() {
+        let remote = AuthError::Jwt(JwtError::UnknownKeyId {
+            issuer: IssuerKind::Remote,
+            kid: "k".into(),
+        });
+        assert!(remote.may_be_stale_jwks() && !remote.may_be_stale_material());
+        let builtin = AuthError::Jwt(JwtError::UnknownKeyId {
+            issuer: IssuerKind::BuiltIn,
+            kid: "k".into(),
+        });
+        assert!(builtin.may_be_stale_material() && !builtin.may_be_stale_jwks());
+    }
+
+    #[test]
+    fn a_handshake_may_carry_a_jwt_besides_its_token() {
+        let i = issuer();
+        let both = policy(&[AuthMethod::Token, AuthMethod::Jwt]);
+        let good = format!("Bearer {}", i.jwt(NOW + 300));
+        let expired = format!("Bearer {}", i.jwt(NOW - 3600));
+        let handshake = |bearer: &str| push(&[("authorization", bearer)]);
+        let check = |request: &InboundRequest, token: &str| {
+            authenticate_handshake_with_issuers(
+                request,
+                Some(token),
+                &material(),
+                &both,
+                &i.trusted(),
+                now(),
+            )
+        };
+        assert_eq!(check(&handshake(&good), TOKEN), Ok(()));
+        assert_eq!(
+            check(&handshake(&good), "wrong"),
+            Err(AuthError::TokenMismatch)
+        );
+        assert_eq!(
+            check(&handshake(&expired), TOKEN),
+            Err(AuthError::Jwt(JwtError::Expired))
+        );
+        assert_eq!(check(&handshake(&format!("Bearer {TOKEN}")), TOKEN), Ok(()));
+        // Without jwt the old rule holds: every copy of the token must agree.
+        assert_eq!(
+            authenticate_handshake(&handshake(&good), Some(TOKEN), &material()),
+            Err(AuthError::TokensDiffer)
+        );
+    }
+}

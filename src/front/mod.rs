@@ -1,0 +1,14 @@
+//! The front doors: how a request reaches the destination and its answer
+//! goes back.
+//!
+//! - [`lambda`]: the Lambda Runtime API loop (Lambda mode);
+//!   [`lambda_event`] maps Function URL, HTTP API and REST API events to an
+//!   [`crate::inbound::InboundRequest`] and the answer back to the event's
+//!   response shape.
+//! - [`local`]: the local HTTP server (`cargo run`).
+//! - [`guard`]: a panic in one request becomes that request's 500.
+
+pub mod guard;
+pub mod lambda;
+pub mod lambda_event;
+pub mod local;
