@@ -27,7 +27,7 @@ use aws_smithy_types::body::SdkBody;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use redox_destination::auth::material::{AuthMaterial, MaterialCache, StaticMaterial};
 use redox_destination::auth::{AuthMethod, AuthPolicy};
-use redox_destination::config::FifoGroup;
+use redox_destination::sink::sqs::FifoGroup;
 use redox_destination::destination::Destination;
 use redox_destination::front::lambda::handle_event;
 use redox_destination::sink::sqs::SqsSink;

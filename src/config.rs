@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthMethod;
+use crate::sink::sqs::{FifoGroup, valid_group_id};
 use crate::oauth::throttle::FailureLimits;
 
 /// A configuration problem, naming the variable at fault.
@@ -26,17 +27,6 @@ fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
         variable,
         problem: problem.into(),
     }
-}
-
-/// How FIFO messages are grouped (`REDOX_FIFO_GROUP`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FifoGroup {
-    /// One group per Redox source (`Meta.Source.ID`): order kept per source.
-    Source,
-    /// One group per event type.
-    EventType,
-    /// Every message in one named group: total order.
-    Fixed(String),
 }
 
 /// The validated configuration.
@@ -470,11 +460,6 @@ fn valid_bucket_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
-}
-
-/// SQS MessageGroupId: 1-128 characters of alphanumerics and punctuation.
-pub fn valid_group_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(test)]

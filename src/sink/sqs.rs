@@ -28,7 +28,6 @@ use sha2::{Digest, Sha256};
 
 use super::{QueuedMessage, Sink, SinkError, sqs_accepts_body};
 use crate::auth::material::BoxFuture;
-use crate::config::{FifoGroup, valid_group_id};
 
 /// SQS's limit for one message: body plus attribute names, types and values.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -39,6 +38,22 @@ pub const EXTENDED_POINTER_CLASS: &str = "software.amazon.payloadoffloading.Payl
 pub const EXTENDED_SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
 /// Default offload threshold: just under 1 MiB, leaving room for attributes.
 pub const DEFAULT_OFFLOAD_THRESHOLD: usize = SQS_MAX_MESSAGE_BYTES - 4096;
+
+/// How FIFO messages are grouped (`REDOX_FIFO_GROUP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FifoGroup {
+    /// One group per Redox source (`Meta.Source.ID`): order kept per source.
+    Source,
+    /// One group per event type.
+    EventType,
+    /// Every message in one named group: total order.
+    Fixed(String),
+}
+
+/// SQS MessageGroupId: 1-128 characters of alphanumerics and punctuation.
+pub fn valid_group_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
 
 pub struct SqsSink {
     client: aws_sdk_sqs::Client,
