@@ -18,9 +18,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use criterion::{Criterion, criterion_group, criterion_main};
 use redox_destination::auth::jwt::jwk::KeySet;
-use redox_destination::auth::jwt::trust::{BuiltinIssuer, IssuerKind, JwtSettings};
+use redox_destination::auth::jwt::trust::{IssuerKind, JwtSettings};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
 use redox_destination::auth::material::IssuerMaterial;
+use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::oauth::sign_token;
 use serde_json::{Value, json};
 

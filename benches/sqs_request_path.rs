@@ -25,11 +25,13 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use redox_destination::auth::Authenticator;
+use redox_destination::auth::jwt::trust::JwtTrust;
 use redox_destination::auth::material::{AuthMaterial, MaterialCache, StaticMaterial};
 use redox_destination::auth::{AuthMethod, AuthPolicy};
-use redox_destination::sink::sqs::FifoGroup;
 use redox_destination::destination::Destination;
 use redox_destination::front::lambda::handle_event;
+use redox_destination::sink::sqs::FifoGroup;
 use redox_destination::sink::sqs::SqsSink;
 use serde_json::value::RawValue;
 
@@ -162,15 +164,19 @@ fn destination(client: aws_sdk_sqs::Client) -> Destination {
     )
     .expect("material");
     Destination {
-        material: Arc::new(MaterialCache::new(
-            vec![Box::new(StaticMaterial::new(material, "bench"))],
-            Duration::from_secs(3600),
-        )),
-        policy: AuthPolicy {
-            enabled: vec![AuthMethod::Token, AuthMethod::Sigv4],
-            allowed_principals: vec![],
-            clock_skew: Duration::from_secs(300),
+        auth: Authenticator {
+            material: Arc::new(MaterialCache::new(
+                vec![Box::new(StaticMaterial::new(material, "bench"))],
+                Duration::from_secs(3600),
+            )),
+            trust: JwtTrust::default(),
+            policy: AuthPolicy {
+                enabled: vec![AuthMethod::Token, AuthMethod::Sigv4],
+                allowed_principals: vec![],
+                clock_skew: Duration::from_secs(300),
+            },
         },
+        issuer: None,
         sink: Arc::new(SqsSink::new(
             client,
             QUEUE_URL.into(),

@@ -16,14 +16,15 @@ use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
 use crate::auth::jwt::jwks::HttpsJwks;
-use crate::auth::jwt::trust::{BuiltinIssuer, JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
+use crate::auth::jwt::trust::{JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
 use crate::auth::material::secrets_manager::SecretsManagerMaterial;
 use crate::auth::material::{
     AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
 };
-use crate::auth::{AuthMethod, AuthPolicy};
+use crate::auth::{AuthMethod, AuthPolicy, Authenticator};
 use crate::config::{Config, ConfigError};
 use crate::destination::Destination;
+use crate::oauth::BuiltinIssuer;
 use crate::sink::Sink;
 use crate::sink::spool::SpoolSink;
 use crate::sink::sqs::{S3Offload, SqsSink};
@@ -179,12 +180,18 @@ pub async fn build_with_sdk(
         )));
         generated_token = Some(token);
     }
-    let mut cache = MaterialCache::new(sources, config.secret_ttl)
-        .with_miss_refetch_interval(config.secret_refetch);
-    if let Some(trust) = jwt_trust(config)? {
-        cache = cache.with_jwt_trust(trust);
-    }
-    let cache = Arc::new(cache);
+    let cache = Arc::new(
+        MaterialCache::new(sources, config.secret_ttl)
+            .with_miss_refetch_interval(config.secret_refetch),
+    );
+    let issuer = config.oauth_issuer.as_deref().map(|url| {
+        BuiltinIssuer::new(url, config.oauth_token_ttl)
+            .with_failure_limits(config.oauth_failure_limits)
+    });
+    let trust = JwtTrust {
+        remote: remote_issuer(config)?,
+        builtin: issuer.as_ref().map(|issuer| issuer.settings.clone()),
+    };
 
     // Fetch during init: bad material stops start-up; an unreachable source
     // does not (requests get 503 until it answers, and Redox retries).
@@ -242,7 +249,7 @@ pub async fn build_with_sdk(
             ));
         }
     }
-    if let Some(remote) = cache.jwt_trust().and_then(|t| t.remote.as_ref())
+    if let Some(remote) = &trust.remote
         && remote.jwks.current().await.is_none()
     {
         tracing::warn!(
@@ -288,16 +295,14 @@ pub async fn build_with_sdk(
     };
 
     let mut material_description = cache.describe();
-    if let Some(trust) = cache.jwt_trust() {
-        if let Some(remote) = &trust.remote {
-            material_description.push_str(&format!(" + {}", remote.jwks.describe()));
-        }
-        if let Some(builtin) = &trust.builtin {
-            material_description.push_str(&format!(
-                " + built-in OAuth issuer {}",
-                builtin.settings.issuer
-            ));
-        }
+    if let Some(remote) = &trust.remote {
+        material_description.push_str(&format!(" + {}", remote.jwks.describe()));
+    }
+    if let Some(issuer) = &issuer {
+        material_description.push_str(&format!(
+            " + built-in OAuth issuer {}",
+            issuer.settings.issuer
+        ));
     }
     let report = StartupReport {
         material: material_description,
@@ -306,12 +311,16 @@ pub async fn build_with_sdk(
         generated_token,
     };
     let destination = Destination {
-        material: cache,
-        policy: AuthPolicy {
-            enabled: methods,
-            allowed_principals: config.allowed_principals.clone(),
-            clock_skew: config.clock_skew,
+        auth: Authenticator {
+            material: cache,
+            trust,
+            policy: AuthPolicy {
+                enabled: methods,
+                allowed_principals: config.allowed_principals.clone(),
+                clock_skew: config.clock_skew,
+            },
         },
+        issuer,
         sink,
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout,
@@ -319,31 +328,21 @@ pub async fn build_with_sdk(
     Ok((destination, report))
 }
 
-/// Whom the `jwt` method trusts, from the configuration; the JWKS client is
-/// built here, once.
-fn jwt_trust(config: &Config) -> Result<Option<JwtTrust>, StartupError> {
-    let remote = match &config.jwt_remote {
-        None => None,
-        Some(remote) => {
-            let source = HttpsJwks::new(&remote.jwks_url, config.aws_timeout)
-                .map_err(|why| setting("REDOX_JWT_JWKS_URL", why))?;
-            Some(RemoteIssuer {
-                settings: JwtSettings {
-                    issuer: remote.issuer.clone(),
-                    audiences: remote.audiences.clone(),
-                    required_scopes: remote.required_scopes.clone(),
-                },
-                jwks: JwksCache::new(Box::new(source), remote.jwks_ttl)
-                    .with_refetch_interval(remote.jwks_refetch),
-            })
-        }
-    };
-    let builtin = config.oauth_issuer.as_deref().map(|url| {
-        BuiltinIssuer::new(url, config.oauth_token_ttl)
-            .with_failure_limits(config.oauth_failure_limits)
-    });
-    if remote.is_none() && builtin.is_none() {
+/// The identity provider the `jwt` method trusts, from the configuration;
+/// the JWKS client is built here, once.
+fn remote_issuer(config: &Config) -> Result<Option<RemoteIssuer>, StartupError> {
+    let Some(remote) = &config.jwt_remote else {
         return Ok(None);
-    }
-    Ok(Some(JwtTrust { remote, builtin }))
+    };
+    let source = HttpsJwks::new(&remote.jwks_url, config.aws_timeout)
+        .map_err(|why| setting("REDOX_JWT_JWKS_URL", why))?;
+    Ok(Some(RemoteIssuer {
+        settings: JwtSettings {
+            issuer: remote.issuer.clone(),
+            audiences: remote.audiences.clone(),
+            required_scopes: remote.required_scopes.clone(),
+        },
+        jwks: JwksCache::new(Box::new(source), remote.jwks_ttl)
+            .with_refetch_interval(remote.jwks_refetch),
+    }))
 }

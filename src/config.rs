@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthMethod;
-use crate::sink::sqs::{FifoGroup, valid_group_id};
 use crate::oauth::throttle::FailureLimits;
+use crate::sink::sqs::{FifoGroup, valid_group_id};
 
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

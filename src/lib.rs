@@ -28,6 +28,10 @@
 //!   [`guard`] turns a panic in one request into that request's 500;
 //!   [`metrics`] makes each request's log line a CloudWatch EMF record.
 
+/// A boxed future, so that the edge traits (material and key-set sources,
+/// sinks) stay object-safe.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 pub mod app;
 pub mod auth;
 pub mod clock;

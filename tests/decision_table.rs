@@ -8,8 +8,11 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use redox_destination::BoxFuture;
+use redox_destination::auth::Authenticator;
+use redox_destination::auth::jwt::trust::JwtTrust;
 use redox_destination::auth::material::{
-    AuthMaterial, AuthMaterialSource, BoxFuture, FileMaterial, MaterialCache, StaticMaterial,
+    AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, StaticMaterial,
 };
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
@@ -71,8 +74,12 @@ fn destination_with(source: Box<dyn AuthMaterialSource>, sink: Option<Arc<dyn Si
     std::fs::create_dir_all(&spool).expect("spool folder");
     Harness {
         destination: Destination {
-            material: Arc::new(MaterialCache::new(vec![source], Duration::from_secs(300))),
-            policy: token_policy(),
+            auth: Authenticator {
+                material: Arc::new(MaterialCache::new(vec![source], Duration::from_secs(300))),
+                trust: JwtTrust::default(),
+                policy: token_policy(),
+            },
+            issuer: None,
             sink,
             max_body_bytes: MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(10),

@@ -31,12 +31,12 @@ use bytes::Bytes;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestRunner};
+use redox_destination::BoxFuture;
+use redox_destination::auth::Authenticator;
 use redox_destination::auth::jwt::jwk::{KeySet, SigningKey};
-use redox_destination::auth::jwt::trust::{BuiltinIssuer, IssuerKind, JwtSettings, JwtTrust};
+use redox_destination::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
-use redox_destination::auth::material::{
-    BoxFuture, Material, MaterialCache, SigV4Key, StaticMaterial,
-};
+use redox_destination::auth::material::{Material, MaterialCache, SigV4Key, StaticMaterial};
 use redox_destination::auth::sigv4::verify_sigv4;
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::clock::{UtcDateTime, rfc3339};
@@ -44,6 +44,7 @@ use redox_destination::destination::Destination;
 use redox_destination::front::lambda_event::parse_event;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
 use redox_destination::oauth;
+use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::redox::{self, Classified, Envelope};
 use redox_destination::response::HttpResponse;
 use redox_destination::sink::{MAX_ATTRIBUTES, QueuedMessage, Sink, SinkError};
@@ -1987,21 +1988,25 @@ impl Sink for RecordingSink {
 }
 
 fn destination(sink: Arc<RecordingSink>) -> Destination {
+    let builtin = BuiltinIssuer::new(ISSUER, Duration::from_secs(300));
     let cache = MaterialCache::new(
         vec![Box::new(StaticMaterial::new(material(), "fuzz material"))],
         Duration::from_secs(300),
-    )
-    .with_jwt_trust(JwtTrust {
-        remote: None,
-        builtin: Some(BuiltinIssuer::new(ISSUER, Duration::from_secs(300))),
-    });
+    );
     Destination {
-        material: Arc::new(cache),
-        policy: AuthPolicy {
-            enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
-            allowed_principals: Vec::new(),
-            clock_skew: SKEW,
+        auth: Authenticator {
+            material: Arc::new(cache),
+            trust: JwtTrust {
+                remote: None,
+                builtin: Some(builtin.settings.clone()),
+            },
+            policy: AuthPolicy {
+                enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
+                allowed_principals: Vec::new(),
+                clock_skew: SKEW,
+            },
         },
+        issuer: Some(builtin),
         sink,
         max_body_bytes: 64 * 1024,
         request_timeout: Duration::from_secs(10),

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use redox_destination::auth::Authenticator;
+use redox_destination::auth::jwt::trust::JwtTrust;
 use redox_destination::auth::material::{AuthMaterial, MaterialCache, StaticMaterial};
 use redox_destination::auth::{self, AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
@@ -422,11 +424,15 @@ fn destination_handle_never_panics_and_answers_from_the_decision_table() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let spool = dir.path().join("spool");
     let destination = Destination {
-        material: Arc::new(MaterialCache::new(
-            vec![Box::new(StaticMaterial::new(material(), "test material"))],
-            Duration::from_secs(300),
-        )),
-        policy: policy(),
+        auth: Authenticator {
+            material: Arc::new(MaterialCache::new(
+                vec![Box::new(StaticMaterial::new(material(), "test material"))],
+                Duration::from_secs(300),
+            )),
+            trust: JwtTrust::default(),
+            policy: policy(),
+        },
+        issuer: None,
         sink: Arc::new(SpoolSink::open(spool.clone()).expect("spool")),
         max_body_bytes: MAX_BODY_BYTES,
         request_timeout: Duration::from_secs(10),

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redox_destination::auth::material::{AuthMaterial, BoxFuture, MaterialCache, StaticMaterial};
+use redox_destination::BoxFuture;
+use redox_destination::auth::Authenticator;
+use redox_destination::auth::jwt::trust::JwtTrust;
+use redox_destination::auth::material::{AuthMaterial, MaterialCache, StaticMaterial};
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
 use redox_destination::front::lambda;
@@ -55,15 +58,19 @@ impl Sink for HangingSink {
 fn destination(sink: Arc<dyn Sink>, request_timeout: Duration) -> Arc<Destination> {
     let material = AuthMaterial::from_token_list(TOKEN).expect("token");
     Arc::new(Destination {
-        material: Arc::new(MaterialCache::new(
-            vec![Box::new(StaticMaterial::new(material, "test token"))],
-            Duration::from_secs(300),
-        )),
-        policy: AuthPolicy {
-            enabled: vec![AuthMethod::Token],
-            allowed_principals: Vec::new(),
-            clock_skew: Duration::from_secs(300),
+        auth: Authenticator {
+            material: Arc::new(MaterialCache::new(
+                vec![Box::new(StaticMaterial::new(material, "test token"))],
+                Duration::from_secs(300),
+            )),
+            trust: JwtTrust::default(),
+            policy: AuthPolicy {
+                enabled: vec![AuthMethod::Token],
+                allowed_principals: Vec::new(),
+                clock_skew: Duration::from_secs(300),
+            },
         },
+        issuer: None,
         sink,
         max_body_bytes: 1024 * 1024,
         request_timeout,

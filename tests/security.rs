@@ -11,13 +11,16 @@ use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use redox_destination::auth::jwt::trust::{BuiltinIssuer, JwtTrust};
+use redox_destination::BoxFuture;
+use redox_destination::auth::Authenticator;
+use redox_destination::auth::jwt::trust::JwtTrust;
 use redox_destination::auth::material::{
-    AuthMaterialSource, BoxFuture, Material, MaterialCache, MaterialError,
+    AuthMaterialSource, Material, MaterialCache, MaterialError,
 };
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
+use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::oauth::throttle::FailureLimits;
 use redox_destination::response::HttpResponse;
 use redox_destination::sink::{QueuedMessage, Sink, SinkError};
@@ -102,19 +105,22 @@ fn harness(limits: FailureLimits) -> Harness {
     let builtin = BuiltinIssuer::new(BASE, Duration::from_secs(300)).with_failure_limits(limits);
     let material = MaterialCache::new(vec![Box::new(source)], Duration::from_secs(300))
         // Every refusal that may be stale re-fetches, so each one counts.
-        .with_miss_refetch_interval(Duration::ZERO)
-        .with_jwt_trust(JwtTrust {
-            remote: None,
-            builtin: Some(builtin),
-        });
+        .with_miss_refetch_interval(Duration::ZERO);
     Harness {
         destination: Destination {
-            material: Arc::new(material),
-            policy: AuthPolicy {
-                enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
-                allowed_principals: Vec::new(),
-                clock_skew: Duration::from_secs(300),
+            auth: Authenticator {
+                material: Arc::new(material),
+                trust: JwtTrust {
+                    remote: None,
+                    builtin: Some(builtin.settings.clone()),
+                },
+                policy: AuthPolicy {
+                    enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
+                    allowed_principals: Vec::new(),
+                    clock_skew: Duration::from_secs(300),
+                },
             },
+            issuer: Some(builtin),
             sink: Arc::new(AcceptingSink),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),

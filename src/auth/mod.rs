@@ -3,9 +3,12 @@
 //! - [`policy`]: the enabled methods and how their verdicts combine (pure).
 //! - [`token`], [`sigv4`], [`iam`], [`jwt`]: one method each (pure, clock
 //!   injected); [`jwt`] also holds the issuers it trusts and their key sets.
+//! - [`authenticator`]: checks one request with the current material and
+//!   key sets, refreshing them once when a failure says they may be stale.
 //! - [`material`]: what credentials are checked against (tokens, SigV4
 //!   keys, OAuth clients, signing keys), where it comes from and its cache.
 
+pub mod authenticator;
 pub mod iam;
 pub mod jwt;
 pub mod material;
@@ -13,4 +16,5 @@ pub mod policy;
 pub mod sigv4;
 pub mod token;
 
+pub use authenticator::{AuthFailure, Authenticator};
 pub use policy::*;

@@ -367,10 +367,10 @@ mod tests {
     use bytes::Bytes;
     use serde_json::json;
 
-    use crate::auth::jwt::JwtError;
-    use crate::auth::jwt::test_tokens::{Signer, token};
     use super::*;
+    use crate::auth::jwt::JwtError;
     use crate::auth::jwt::jwk::KeySet;
+    use crate::auth::jwt::test_tokens::{Signer, token};
     use crate::auth::jwt::trust::JwtSettings;
     use crate::inbound::{FrontDoor, Origin};
 

@@ -18,7 +18,7 @@
     clippy::string_slice
 )]
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -26,9 +26,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::auth::jwt::trust::BuiltinIssuer;
+use crate::auth::jwt::trust::JwtSettings;
 use crate::auth::material::{IssuerMaterial, OAuthClient, TokenDigest};
 use crate::inbound::{InboundRequest, form_decode, query_pairs};
+use crate::oauth::throttle::{FailureLimits, FailureThrottle};
 
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -42,6 +43,48 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
+
+/// This function's own OAuth 2.0 token endpoint: where it is, how long its
+/// tokens live, and how failed client authentications are throttled.
+#[derive(Debug, Clone)]
+pub struct BuiltinIssuer {
+    /// `iss` and `aud` are both the function's public base URL.
+    pub settings: JwtSettings,
+    pub token_lifetime: Duration,
+    /// The path part of the base URL (`""` for a bare host), so the
+    /// endpoints are found behind an API Gateway stage too.
+    pub base_path: String,
+    /// Failed client authentications at the token endpoint.
+    pub failure_throttle: FailureThrottle,
+}
+
+impl BuiltinIssuer {
+    /// The issuer for a public base URL such as
+    /// `https://abc.lambda-url.us-east-1.on.aws` (no trailing slash kept).
+    pub fn new(base_url: &str, token_lifetime: Duration) -> BuiltinIssuer {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let base_path = base_url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/').map(|(_, path)| format!("/{path}")))
+            .unwrap_or_default();
+        BuiltinIssuer {
+            settings: JwtSettings {
+                issuer: base_url.clone(),
+                audiences: vec![base_url],
+                required_scopes: Vec::new(),
+            },
+            token_lifetime,
+            base_path,
+            failure_throttle: FailureThrottle::default(),
+        }
+    }
+
+    /// The same issuer with its token endpoint throttled at `limits`.
+    pub fn with_failure_limits(mut self, limits: FailureLimits) -> BuiltinIssuer {
+        self.failure_throttle = FailureThrottle::new(limits);
+        self
+    }
+}
 
 /// The two endpoints of the built-in issuer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -714,5 +757,21 @@ mod tests {
         ))
         .unwrap();
         assert!(!format!("{issued:?}").contains(&issued.access_token));
+    }
+
+    #[test]
+    fn the_builtin_issuer_is_its_own_audience_and_knows_its_base_path() {
+        let bare = BuiltinIssuer::new("https://abc.lambda-url.us-east-1.on.aws/", Duration::ZERO);
+        assert_eq!(
+            bare.settings.issuer,
+            "https://abc.lambda-url.us-east-1.on.aws"
+        );
+        assert_eq!(bare.settings.audiences, vec![bare.settings.issuer.clone()]);
+        assert_eq!(bare.base_path, "");
+        let staged = BuiltinIssuer::new(
+            "https://x.execute-api.us-east-1.amazonaws.com/prod",
+            Duration::ZERO,
+        );
+        assert_eq!(staged.base_path, "/prod");
     }
 }

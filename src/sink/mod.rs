@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::BoxFuture;
 use crate::auth::AuthMethod;
-use crate::auth::material::BoxFuture;
 use crate::redox::Envelope;
 use crate::telemetry::metrics::Dependency;
 

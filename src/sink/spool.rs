@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use super::{QueuedMessage, Sink, SinkError, new_message_id};
-use crate::auth::material::BoxFuture;
+use crate::BoxFuture;
 use crate::clock::rfc3339;
 use crate::telemetry::metrics::Dependency;
 

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 use super::{QueuedMessage, Sink, SinkError, sqs_accepts_body};
-use crate::auth::material::BoxFuture;
+use crate::BoxFuture;
 
 /// SQS's limit for one message: body plus attribute names, types and values.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;

@@ -9,23 +9,19 @@
 //! token is [`crate::auth::jwt`]'s job (pure); fetching over HTTPS is
 //! [`crate::auth::jwt::jwks`]'s.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
+use crate::BoxFuture;
 use crate::auth::jwt::jwk::{JwkError, KeySet};
-use crate::oauth::throttle::{FailureLimits, FailureThrottle};
 
 /// Least time between two unknown-`kid` re-fetches, unless configured.
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 /// With nothing cached, a failed fetch is retried at most this often.
 const COLD_RETRY: Duration = Duration::from_secs(5);
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a token from one issuer must say about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,51 +166,13 @@ pub struct RemoteIssuer {
     pub jwks: JwksCache,
 }
 
-/// This function's own OAuth 2.0 token endpoint ([`crate::oauth`]).
-#[derive(Debug, Clone)]
-pub struct BuiltinIssuer {
-    /// `iss` and `aud` are both the function's public base URL.
-    pub settings: JwtSettings,
-    pub token_lifetime: Duration,
-    /// The path part of the base URL (`""` for a bare host), so the
-    /// endpoints are found behind an API Gateway stage too.
-    pub base_path: String,
-    /// Failed client authentications at the token endpoint.
-    pub failure_throttle: FailureThrottle,
-}
-
-impl BuiltinIssuer {
-    /// The issuer for a public base URL such as
-    /// `https://abc.lambda-url.us-east-1.on.aws` (no trailing slash kept).
-    pub fn new(base_url: &str, token_lifetime: Duration) -> BuiltinIssuer {
-        let base_url = base_url.trim_end_matches('/').to_owned();
-        let base_path = base_url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
-            .unwrap_or_default();
-        BuiltinIssuer {
-            settings: JwtSettings {
-                issuer: base_url.clone(),
-                audiences: vec![base_url],
-                required_scopes: Vec::new(),
-            },
-            token_lifetime,
-            base_path,
-            failure_throttle: FailureThrottle::default(),
-        }
-    }
-
-    /// The same issuer with its token endpoint throttled at `limits`.
-    pub fn with_failure_limits(mut self, limits: FailureLimits) -> BuiltinIssuer {
-        self.failure_throttle = FailureThrottle::new(limits);
-        self
-    }
-}
-
-/// Everything the `jwt` method trusts; at least one issuer is present.
+/// Everything the `jwt` method trusts; empty when it is off.
+#[derive(Default)]
 pub struct JwtTrust {
     pub remote: Option<RemoteIssuer>,
-    pub builtin: Option<BuiltinIssuer>,
+    /// What tokens of the built-in issuer ([`crate::oauth`]) say about
+    /// themselves; its keys are in the auth material.
+    pub builtin: Option<JwtSettings>,
 }
 
 #[cfg(test)]
@@ -308,21 +266,5 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3601)).await;
         assert!(cache.current().await.is_some(), "stale copy kept");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-    }
-
-    #[test]
-    fn the_builtin_issuer_is_its_own_audience_and_knows_its_base_path() {
-        let bare = BuiltinIssuer::new("https://abc.lambda-url.us-east-1.on.aws/", Duration::ZERO);
-        assert_eq!(
-            bare.settings.issuer,
-            "https://abc.lambda-url.us-east-1.on.aws"
-        );
-        assert_eq!(bare.settings.audiences, vec![bare.settings.issuer.clone()]);
-        assert_eq!(bare.base_path, "");
-        let staged = BuiltinIssuer::new(
-            "https://x.execute-api.us-east-1.amazonaws.com/prod",
-            Duration::ZERO,
-        );
-        assert_eq!(staged.base_path, "/prod");
     }
 }

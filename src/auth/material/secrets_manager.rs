@@ -10,7 +10,8 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
-use crate::auth::material::{AuthMaterialSource, BoxFuture, Material, MaterialError};
+use crate::BoxFuture;
+use crate::auth::material::{AuthMaterialSource, Material, MaterialError};
 
 pub struct SecretsManagerMaterial {
     client: aws_sdk_secretsmanager::Client,

@@ -1,0 +1,157 @@
+//! [`Authenticator`]: one request against what is trusted right now.
+//!
+//! The methods in [`crate::auth::policy`] are pure; this is where they meet
+//! the material cache and the remote key set. A check that fails in a way
+//! fresher material could fix (a rotated token or key) is re-run once after
+//! a rate-limited re-fetch, and likewise after a bearer JWT names a `kid`
+//! the cached key set does not know, so the first use of a new credential
+//! is not refused. The decision table asks once and gets a verdict.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::auth::jwt::JwtError;
+use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::trust::{IssuerKind, JwtTrust};
+use crate::auth::material::{Material, MaterialCache, MaterialError};
+use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
+use crate::inbound::InboundRequest;
+use crate::telemetry::metrics::Dependency;
+
+/// Why a request was not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    /// The caller's fault: no valid credential (401).
+    #[error("{0}")]
+    Refused(#[from] AuthError),
+    /// Our outage: the material could not be had (503).
+    #[error("auth material unavailable: {0}")]
+    MaterialUnavailable(#[from] MaterialError),
+    /// Our outage: the JWT issuer's keys could not be had (503).
+    #[error("the JWT issuer's keys (JWKS) are unavailable")]
+    JwksUnavailable,
+}
+
+/// The material, the JWT issuers and the policy a request is checked with.
+pub struct Authenticator {
+    pub material: Arc<MaterialCache>,
+    pub trust: JwtTrust,
+    pub policy: AuthPolicy,
+}
+
+impl Authenticator {
+    /// Authenticates a push; the method that verified it.
+    ///
+    /// `waiting_on` names Secrets Manager while the request waits for
+    /// material, so a deadline that runs out meanwhile is blamed on it.
+    pub async fn push(
+        &self,
+        request: &InboundRequest,
+        now: SystemTime,
+        waiting_on: &mut Option<Dependency>,
+    ) -> Result<AuthMethod, AuthFailure> {
+        self.check(request, waiting_on, |material, issuers| {
+            auth::authenticate_with_issuers(request, &material.auth, &self.policy, issuers, now)
+        })
+        .await
+    }
+
+    /// Authenticates a verification handshake carrying `token`.
+    pub async fn handshake(
+        &self,
+        request: &InboundRequest,
+        token: Option<&str>,
+        now: SystemTime,
+        waiting_on: &mut Option<Dependency>,
+    ) -> Result<(), AuthFailure> {
+        self.check(request, waiting_on, |material, issuers| {
+            auth::authenticate_handshake_with_issuers(
+                request,
+                token,
+                &material.auth,
+                &self.policy,
+                issuers,
+                now,
+            )
+        })
+        .await
+    }
+
+    /// Runs `check` with the current material and key sets, refreshing each
+    /// once when the failure says it may be stale.
+    async fn check<T>(
+        &self,
+        request: &InboundRequest,
+        waiting_on: &mut Option<Dependency>,
+        check: impl Fn(&Material, &[TrustedIssuer<'_>]) -> Result<T, AuthError>,
+    ) -> Result<T, AuthFailure> {
+        *waiting_on = Some(Dependency::SecretsManager);
+        let mut material = self.material.current().await?;
+        *waiting_on = None;
+        let mut remote_keys = self.remote_keys_for(request).await;
+        let run = |material: &Material, remote_keys: Option<&KeySet>| {
+            let issuers = self.trusted_issuers(remote_keys, material.issuer.verification_keys());
+            check(material, &issuers)
+        };
+        let mut result = run(&material, remote_keys.as_deref());
+        if let Err(error) = &result
+            && error.may_be_stale_material()
+            && let Some(fresh) = self.material.refresh_after_miss().await
+        {
+            material = fresh;
+            result = run(&material, remote_keys.as_deref());
+        }
+        if let Err(error) = &result
+            && error.may_be_stale_jwks()
+            && let Some(remote) = &self.trust.remote
+            && let Some(fresh) = remote.jwks.refresh_after_unknown_kid().await
+        {
+            remote_keys = Some(fresh);
+            result = run(&material, remote_keys.as_deref());
+        }
+        result.map_err(|error| match error {
+            // Our own outage, not the caller's fault: Redox retries a 503.
+            AuthError::Jwt(JwtError::KeysUnavailable) => AuthFailure::JwksUnavailable,
+            other => AuthFailure::Refused(other),
+        })
+    }
+
+    /// The remote issuer's key set, fetched (or served from cache) only for
+    /// a request that carries a Bearer value while `jwt` is on.
+    async fn remote_keys_for(&self, request: &InboundRequest) -> Option<Arc<KeySet>> {
+        let remote = self.trust.remote.as_ref()?;
+        if !self.policy.is_enabled(AuthMethod::Jwt)
+            || !matches!(
+                auth::authorization_credential(request),
+                Ok(auth::Credential::Bearer(_))
+            )
+        {
+            return None;
+        }
+        remote.jwks.current().await
+    }
+
+    /// The issuers a bearer JWT may come from, with their keys.
+    fn trusted_issuers<'a>(
+        &'a self,
+        remote_keys: Option<&'a KeySet>,
+        builtin_keys: &'a KeySet,
+    ) -> Vec<TrustedIssuer<'a>> {
+        let mut issuers = Vec::with_capacity(2);
+        if let Some(remote) = &self.trust.remote {
+            issuers.push(TrustedIssuer {
+                kind: IssuerKind::Remote,
+                settings: &remote.settings,
+                keys: remote_keys,
+            });
+        }
+        if let Some(settings) = &self.trust.builtin {
+            issuers.push(TrustedIssuer {
+                kind: IssuerKind::BuiltIn,
+                settings,
+                keys: Some(builtin_keys),
+            });
+        }
+        issuers
+    }
+}

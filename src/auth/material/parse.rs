@@ -1,0 +1,281 @@
+//! The auth material document of SPEC 3.4, parsed strictly.
+//!
+//! The JSON is walked field by field rather than deserialised into
+//! structs, so that no error message quotes a value from the text: errors
+//! name the field, the type expected and found, or the line and column of a
+//! syntax error. Duplicate keys are refused.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::{Material, MaterialError, SigV4Key};
+
+impl Material {
+    /// Parses a secret's text: the JSON document of SPEC 3.4, or, when the
+    /// text is not a JSON object, one verification token. No error quotes a
+    /// value from the text: it names the field, the type expected and found,
+    /// or the line and column of a syntax error.
+    pub fn from_secret_text(text: &str) -> Result<Self, MaterialError> {
+        let trimmed = text.trim();
+        if trimmed.starts_with('{') {
+            return Material::from_document(trimmed);
+        }
+        let mut material = Material::default();
+        // A plain-text file usually ends with a newline; the token does not.
+        material.auth.add_token(trimmed)?;
+        Ok(material)
+    }
+
+    /// The JSON document, walked field by field rather than deserialised
+    /// into structs: serde's type errors quote the offending value (a token
+    /// where a list was expected, a secret where an object was), and that
+    /// message reaches the start-up error and the logs.
+    fn from_document(text: &str) -> Result<Self, MaterialError> {
+        let StrictValue(document) = serde_json::from_str(text).map_err(|e| {
+            MaterialError::Invalid(format!(
+                "auth material JSON: {} at line {} column {}",
+                json_error_kind(e.classify()),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let fields = object(&document, "auth material JSON")?;
+        only_fields(
+            fields,
+            "auth material JSON",
+            &[
+                "verification_tokens",
+                "sigv4_keys",
+                "oauth_clients",
+                "oauth_signing_keys",
+            ],
+        )?;
+        let mut material = Material::default();
+        for (at, token) in array(fields, "verification_tokens")? {
+            material
+                .auth
+                .add_token(string(token, &at)?)
+                .map_err(|e| e.located(&at))?;
+        }
+        for (at, entry) in array(fields, "sigv4_keys")? {
+            let key = sigv4_key(entry, &at)?;
+            validate_key(&key, &at)?;
+            material.auth.sigv4_keys.push(key);
+        }
+        for (at, entry) in array(fields, "oauth_clients")? {
+            let client = object(entry, &at)?;
+            only_fields(client, &at, &["client_id", "client_secret"])?;
+            material.issuer.add_client_at(
+                &at,
+                required_string(client, &at, "client_id")?,
+                required_string(client, &at, "client_secret")?,
+            )?;
+        }
+        for (at, entry) in array(fields, "oauth_signing_keys")? {
+            let key = object(entry, &at)?;
+            only_fields(key, &at, &["kid", "private_key_pem"])?;
+            material.issuer.add_signing_key_at(
+                &at,
+                required_string(key, &at, "kid")?,
+                required_string(key, &at, "private_key_pem")?,
+            )?;
+        }
+        Ok(material)
+    }
+}
+
+fn validate_key(key: &SigV4Key, at: &str) -> Result<(), MaterialError> {
+    let fields = [
+        ("access_key_id", &key.access_key_id),
+        ("secret_access_key", &key.secret_access_key),
+        ("region", &key.region),
+        ("service", &key.service),
+    ];
+    for (name, value) in fields {
+        if value.is_empty()
+            || value.trim() != value
+            || (value.contains('/') && name != "secret_access_key")
+        {
+            return Err(MaterialError::Invalid(format!(
+                "{at}.{name} must be non-empty, without surrounding whitespace or '/'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What kind of JSON error, without serde's message (which may quote input).
+fn json_error_kind(category: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match category {
+        Category::Syntax => "a syntax error",
+        Category::Eof => "an unexpected end",
+        // The only data error `StrictValue` raises.
+        Category::Data => "a repeated field",
+        Category::Io => "a read error",
+    }
+}
+
+/// A JSON value whose objects repeat no field. `serde_json::Value` keeps
+/// the last of a repeated field silently, which would drop credentials.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictValueVisitor)
+    }
+}
+
+struct StrictValueVisitor;
+
+impl<'de> Visitor<'de> for StrictValueVisitor {
+    type Value = StrictValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(StrictValue(Value::Array(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+        let mut fields = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let StrictValue(value) = map.next_value()?;
+            // The name is not quoted: see `only_fields`.
+            if fields.insert(name, value).is_some() {
+                return Err(serde::de::Error::custom("a field is repeated"));
+            }
+        }
+        Ok(StrictValue(Value::Object(fields)))
+    }
+}
+
+/// The JSON type of a value, for messages that must not show the value.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(at: &str, expected: &str, found: &Value) -> MaterialError {
+    MaterialError::Invalid(format!(
+        "{at}: expected {expected}, found {}",
+        type_name(found)
+    ))
+}
+
+fn object<'v>(value: &'v Value, at: &str) -> Result<&'v Map<String, Value>, MaterialError> {
+    value
+        .as_object()
+        .ok_or_else(|| wrong_type(at, "an object", value))
+}
+
+fn string<'v>(value: &'v Value, at: &str) -> Result<&'v str, MaterialError> {
+    value
+        .as_str()
+        .ok_or_else(|| wrong_type(at, "a string", value))
+}
+
+fn required_string<'v>(
+    fields: &'v Map<String, Value>,
+    at: &str,
+    name: &str,
+) -> Result<&'v str, MaterialError> {
+    match fields.get(name) {
+        Some(value) => string(value, &format!("{at}.{name}")),
+        None => Err(MaterialError::Invalid(format!("{at}: {name} is missing"))),
+    }
+}
+
+/// The elements of the list `name` (absent means empty), each with its
+/// location (`name[i]`) for messages.
+fn array<'v>(
+    fields: &'v Map<String, Value>,
+    name: &str,
+) -> Result<Vec<(String, &'v Value)>, MaterialError> {
+    match fields.get(name) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("{name}[{i}]"), item))
+            .collect()),
+        Some(other) => Err(wrong_type(name, "a list", other)),
+    }
+}
+
+/// Refuses unknown fields (a typo would silently drop a credential). The
+/// unknown name is not quoted: a value pasted in the wrong place can be a
+/// key as easily as a value.
+fn only_fields(
+    fields: &Map<String, Value>,
+    at: &str,
+    allowed: &[&str],
+) -> Result<(), MaterialError> {
+    if fields.keys().all(|name| allowed.contains(&name.as_str())) {
+        Ok(())
+    } else {
+        Err(MaterialError::Invalid(format!(
+            "{at}: has a field that is not one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+fn sigv4_key(entry: &Value, at: &str) -> Result<SigV4Key, MaterialError> {
+    let fields = object(entry, at)?;
+    only_fields(
+        fields,
+        at,
+        &[
+            "access_key_id",
+            "secret_access_key",
+            "region",
+            "service",
+            "session_token",
+        ],
+    )?;
+    let session_token = match fields.get("session_token") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(string(value, &format!("{at}.session_token"))?.to_owned()),
+    };
+    Ok(SigV4Key {
+        access_key_id: required_string(fields, at, "access_key_id")?.to_owned(),
+        secret_access_key: required_string(fields, at, "secret_access_key")?.to_owned(),
+        region: required_string(fields, at, "region")?.to_owned(),
+        service: required_string(fields, at, "service")?.to_owned(),
+        session_token,
+    })
+}

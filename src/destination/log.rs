@@ -1,0 +1,147 @@
+//! One log line per request, as a CloudWatch EMF record when metrics are on.
+//! Never a secret or a message body: ids, codes, sizes and timings only.
+
+use std::time::Duration;
+
+use super::Refusal;
+use crate::auth::AuthMethod;
+use crate::oauth::Endpoint;
+use crate::response::HttpResponse;
+use crate::telemetry;
+use crate::telemetry::metrics::{Dependency, RequestMetrics};
+
+/// What happened to one request, for its log line.
+#[derive(Debug, Default)]
+pub struct RequestRecord {
+    pub auth_method: Option<AuthMethod>,
+    pub redox_log_id: Option<String>,
+    pub event_type: Option<String>,
+    pub message_id: Option<String>,
+    pub handshake: bool,
+    /// Set for requests to the built-in OAuth issuer's endpoints.
+    pub oauth_endpoint: Option<Endpoint>,
+    /// The client a token was issued to (an id, never a secret).
+    pub oauth_client: Option<String>,
+    pub body_bytes: usize,
+    /// The accepted body went through S3.
+    pub offloaded: bool,
+    /// The dependency the request is waiting on, named if the deadline
+    /// runs out meanwhile.
+    pub waiting_on: Option<Dependency>,
+}
+
+pub(super) fn log_request(
+    record: &RequestRecord,
+    response: &HttpResponse,
+    refusal: Option<&Refusal>,
+    failed: Option<Dependency>,
+    elapsed: Duration,
+) {
+    let status = response.status;
+    let latency_us = elapsed.as_micros() as u64;
+    let auth = record.auth_method.map(AuthMethod::as_str);
+    let log_id = record.redox_log_id.as_deref();
+    let kind = match (record.oauth_endpoint, record.handshake) {
+        (Some(Endpoint::Token), _) => "token",
+        (Some(Endpoint::Jwks), _) => "jwks",
+        (None, true) => "handshake",
+        (None, false) => "push",
+    };
+    let outcome = match (refusal, kind) {
+        (Some(refusal), _) => refusal.code(),
+        (None, "token") => "token_issued",
+        (None, "jwks") => "jwks_served",
+        (None, "handshake") => "verified",
+        (None, _) => "queued",
+    };
+    if let Some(namespace) = telemetry::emf_namespace() {
+        let mut fields = serde_json::Map::new();
+        let mut put = |name: &str, value: Option<&str>| {
+            if let Some(value) = value {
+                fields.insert(name.to_owned(), value.into());
+            }
+        };
+        put("outcome", Some(outcome));
+        put("kind", Some(kind));
+        put("auth_method", auth);
+        put("reason", refusal.map(|r| r.to_string()).as_deref());
+        put("redox_log_id", log_id);
+        put("event_type", record.event_type.as_deref());
+        put("message_id", record.message_id.as_deref());
+        put("oauth_client", record.oauth_client.as_deref());
+        fields.insert("status".into(), status.into());
+        fields.insert("latency_us".into(), latency_us.into());
+        let metrics = RequestMetrics {
+            outcome,
+            status,
+            auth_method: auth,
+            dependency: failed,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            body_bytes: record.body_bytes,
+            offloaded: record.offloaded,
+        };
+        let level = match (refusal, status) {
+            (None, _) => "INFO",
+            (Some(_), 500..) if status != 501 => "ERROR",
+            (Some(_), _) => "WARN",
+        };
+        let message = if refusal.is_some() {
+            "request refused"
+        } else {
+            "request handled"
+        };
+        telemetry::write_emf(namespace, level, message, &metrics, fields);
+        return;
+    }
+    match refusal {
+        None => tracing::info!(
+            outcome,
+            status,
+            kind,
+            auth_method = auth,
+            redox_log_id = log_id,
+            event_type = record.event_type.as_deref(),
+            message_id = record.message_id.as_deref(),
+            oauth_client = record.oauth_client.as_deref(),
+            latency_us,
+            "request handled"
+        ),
+        Some(refusal) => {
+            let reason = refusal.to_string();
+            let dependency = failed.map(Dependency::as_str);
+            macro_rules! refused {
+                ($level:ident) => {
+                    tracing::$level!(
+                        outcome,
+                        status,
+                        kind,
+                        auth_method = auth,
+                        redox_log_id = log_id,
+                        reason,
+                        dependency,
+                        latency_us,
+                        "request refused"
+                    )
+                };
+            }
+            // Our own outages are errors; refusals of the caller are warnings.
+            if status >= 500 && status != 501 {
+                refused!(error);
+            } else {
+                refused!(warn);
+            }
+        }
+    }
+}
+
+/// The log line (and EMF record) of a request whose handling panicked;
+/// the front doors call it, since the destination never returned.
+pub fn log_internal_error(body_bytes: usize, elapsed: Duration) {
+    let refusal = Refusal::Internal;
+    let response = refusal.response();
+    let record = RequestRecord {
+        body_bytes,
+        ..RequestRecord::default()
+    };
+    log_request(&record, &response, Some(&refusal), None, elapsed);
+}
