@@ -59,7 +59,7 @@ pub struct StartupReport {
 
 /// Loads the AWS SDK configuration: region, credentials and endpoint from
 /// the standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, …). Each
-/// client then gets its own timeouts and retries ([`sqs_client`] and friends).
+/// client then gets its own timeouts and retries (`sqs_client` and friends, below).
 pub async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(aws_timeouts(config))

@@ -7,26 +7,43 @@
 //!
 //! ## Layout
 //!
-//! A request flows one way, top to bottom:
+//! The folders are the request's path, top to bottom:
 //!
-//! - [`lambda_front`] / [`local_server`]: the front doors (Lambda Runtime
-//!   API, local HTTP socket); [`lambda_event`] maps Lambda HTTP events.
-//! - [`inbound`]: the one [`inbound::InboundRequest`] value all doors produce.
-//! - [`destination`]: the decision table; one place maps refusals to HTTP.
-//! - [`auth`]: the `token`, `sigv4`, `iam` and `jwt` methods (pure, clock
-//!   injected).
-//! - [`oauth`]: the built-in OAuth 2.0 token endpoint and its JWKS document;
-//!   [`throttle`] counts its failed client authentications.
-//! - [`redox`]: handshake or push, and the `Meta` fields of a push.
-//! - [`sink`]: the [`sink::Sink`] trait, the SQS sink and the local spool.
-//! - [`material`]: auth material, its sources and cache;
-//!   [`secrets_manager`] is the AWS source.
-//! - [`jwt_trust`]: the JWT issuers trusted and their cached key sets;
-//!   [`jwks`] fetches a key set over HTTPS; [`jwk`] parses keys (pure).
-//! - [`config`] reads the environment; [`app`] wires everything at start-up;
-//!   [`response`], [`clock`] and [`telemetry`] are small shared pieces;
-//!   [`guard`] turns a panic in one request into that request's 500;
-//!   [`metrics`] makes each request's log line a CloudWatch EMF record.
+//! ```text
+//! front/          how a request arrives and its answer leaves
+//!   lambda.rs       the Lambda Runtime API loop (Lambda mode)
+//!   lambda_event.rs Function URL / HTTP API / REST API events <-> request
+//!   local.rs        the local HTTP server (`cargo run`)
+//!   guard.rs        a panic in one request becomes that request's 500
+//! inbound.rs      the one request value every front door produces
+//! destination/    one request in, one answer and one log line out
+//!   mod.rs          the deadline, and routing: OAuth endpoints or the table
+//!   decide.rs       the decision table of SPEC 3.2
+//!   oauth.rs        the built-in issuer's two endpoints
+//!   refusal.rs      every refusal, and the one place it becomes HTTP
+//!   log.rs          the request's log line / EMF record
+//! redox.rs        handshake or push, and the `Meta` fields of a push
+//! auth/           is it Redox?
+//!   policy.rs       enabled methods and how their verdicts combine (pure)
+//!   token.rs sigv4.rs iam.rs   one method each (pure, clock injected)
+//!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks.rs HTTPS
+//!                   fetch, trust.rs issuers trusted and their key sets
+//!   material/       what credentials are checked against: types (mod.rs),
+//!                   parse.rs, source.rs, secrets_manager.rs, cache.rs
+//!   authenticator.rs  one request against the current material and key
+//!                   sets, refreshing each once when it may be stale
+//! oauth/          the built-in OAuth 2.0 issuer: issuer.rs (pure), throttle.rs
+//! sink/           where accepted messages go: mod.rs (trait, message),
+//!                 sqs.rs (SQS + S3 offload), spool.rs (local folder)
+//! response.rs     the answer value every front door writes back
+//! telemetry/      logging set-up (mod.rs) and CloudWatch EMF (metrics.rs)
+//! config.rs       the environment, validated; app.rs wires it at start-up
+//! clock.rs        UTC time without a date crate
+//! ```
+//!
+//! Dependencies point one way (no module imports one that imports it
+//! back): `front` -> `destination` -> `auth`, `oauth`, `redox`, `sink`;
+//! `oauth` -> `auth`; `config` reads the limits `sink` owns.
 
 /// A boxed future, so that the edge traits (material and key-set sources,
 /// sinks) stay object-safe.

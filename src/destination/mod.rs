@@ -1,10 +1,10 @@
 //! The destination: one request in, one answer and one log line out.
 //!
 //! [`Destination::handle_until`] bounds the request by its deadline and
-//! routes it: the built-in OAuth issuer's endpoints ([`oauth`]) when that
+//! routes it: the built-in OAuth issuer's endpoints (`oauth.rs`) when that
 //! issuer is on, every other request through the decision table of SPEC
-//! 3.2 ([`decide`]). Refusals are [`Refusal`] values, turned into HTTP
-//! answers in [`refusal`] only; [`log`] writes the request's line.
+//! 3.2 (`decide.rs`). Refusals are [`Refusal`] values, turned into HTTP
+//! answers in `refusal.rs` only; `log.rs` writes the request's line.
 
 mod decide;
 mod log;

@@ -6,7 +6,7 @@
 //!   [`AuthMaterial`] pushes are checked against and the [`IssuerMaterial`]
 //!   of the built-in OAuth issuer. Secrets are held as digests or in types
 //!   whose `Debug` hides them.
-//! - [`parse`]: the JSON document of SPEC 3.4, parsed strictly.
+//! - `parse.rs`: the JSON document of SPEC 3.4, parsed strictly.
 //! - [`source`]: the [`AuthMaterialSource`] trait, static and file sources;
 //!   [`secrets_manager`]: the AWS source.
 //! - [`cache`]: [`MaterialCache`], stale-while-revalidate with a
