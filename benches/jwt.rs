@@ -120,7 +120,15 @@ fn bench_jwt(c: &mut Criterion) {
     );
     let issued_at = SystemTime::now();
     c.bench_function("builtin_issuer/sign_token_EdDSA", |b| {
-        b.iter(|| sign_token(&builtin, &material, black_box("redox"), issued_at))
+        b.iter(|| {
+            sign_token(
+                &builtin,
+                "https://abc.lambda-url.us-east-1.on.aws",
+                &material,
+                black_box("redox"),
+                issued_at,
+            )
+        })
     });
 }
 

@@ -16,13 +16,13 @@ use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
 use crate::auth::jwt::jwks::HttpsJwks;
-use crate::auth::jwt::trust::{JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
+use crate::auth::jwt::trust::{BuiltinBase, JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
 use crate::auth::material::secrets_manager::SecretsManagerMaterial;
 use crate::auth::material::{
     AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
 };
 use crate::auth::{AuthMethod, AuthPolicy, Authenticator};
-use crate::config::{Config, ConfigError};
+use crate::config::{AUTO_ISSUER, Config, ConfigError};
 use crate::destination::Destination;
 use crate::oauth::BuiltinIssuer;
 use crate::sink::Sink;
@@ -185,12 +185,15 @@ pub async fn build_with_sdk(
             .with_miss_refetch_interval(config.secret_refetch),
     );
     let issuer = config.oauth_issuer.as_deref().map(|url| {
-        BuiltinIssuer::new(url, config.oauth_token_ttl)
-            .with_failure_limits(config.oauth_failure_limits)
+        let issuer = match url {
+            AUTO_ISSUER => BuiltinIssuer::auto(config.oauth_token_ttl),
+            url => BuiltinIssuer::new(url, config.oauth_token_ttl),
+        };
+        issuer.with_failure_limits(config.oauth_failure_limits)
     });
     let trust = JwtTrust {
         remote: remote_issuer(config)?,
-        builtin: issuer.as_ref().map(|issuer| issuer.settings.clone()),
+        builtin: issuer.as_ref().map(|issuer| issuer.base.clone()),
     };
 
     // Fetch during init: bad material stops start-up; an unreachable source
@@ -298,11 +301,14 @@ pub async fn build_with_sdk(
     if let Some(remote) = &trust.remote {
         material_description.push_str(&format!(" + {}", remote.jwks.describe()));
     }
-    if let Some(issuer) = &issuer {
-        material_description.push_str(&format!(
-            " + built-in OAuth issuer {}",
-            issuer.settings.issuer
-        ));
+    match issuer.as_ref().map(|issuer| &issuer.base) {
+        Some(BuiltinBase::Fixed(settings)) => {
+            material_description.push_str(&format!(" + built-in OAuth issuer {}", settings.issuer))
+        }
+        Some(BuiltinBase::Auto) => {
+            material_description.push_str(" + built-in OAuth issuer at each request's own URL")
+        }
+        None => {}
     }
     let report = StartupReport {
         material: material_description,

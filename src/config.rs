@@ -29,6 +29,10 @@ fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// `REDOX_OAUTH_ISSUER=auto`: the built-in issuer's base URL is the one AWS
+/// writes in each request's context, so no second deploy is needed.
+pub const AUTO_ISSUER: &str = "auto";
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -65,7 +69,8 @@ pub struct Config {
     pub lambda: bool,
     /// A remote JWT issuer (`REDOX_JWT_*`), when configured.
     pub jwt_remote: Option<RemoteJwtConfig>,
-    /// The built-in OAuth issuer's public base URL (`REDOX_OAUTH_ISSUER`).
+    /// The built-in OAuth issuer's public base URL (`REDOX_OAUTH_ISSUER`),
+    /// or [`AUTO_ISSUER`]: the one AWS states for each request.
     pub oauth_issuer: Option<String>,
     pub oauth_token_ttl: Duration,
     /// The CloudWatch namespace when each request's log line is an EMF
@@ -144,6 +149,7 @@ impl Config {
         let jwt_remote = remote_jwt(&get)?;
         let oauth_issuer = match get("REDOX_OAUTH_ISSUER") {
             None => None,
+            Some(AUTO_ISSUER) => Some(AUTO_ISSUER.to_owned()),
             Some(url) => Some(base_url("REDOX_OAUTH_ISSUER", url)?),
         };
         if let (Some(remote), Some(own)) = (&jwt_remote, &oauth_issuer)

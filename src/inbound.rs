@@ -48,6 +48,11 @@ pub struct Origin {
     /// API Gateway IAM auth); read from the event's request context only.
     pub verified_iam_principal: Option<String>,
     pub source_ip: Option<String>,
+    /// The function's public base URL as the platform states it, without a
+    /// trailing `/`: the request context's domain name (and stage, for API
+    /// Gateway) in Lambda, the listening address locally. Never taken from a
+    /// client header. The built-in OAuth issuer uses it when set to `auto`.
+    pub public_base_url: Option<String>,
 }
 
 impl Origin {
@@ -56,6 +61,7 @@ impl Origin {
             front_door,
             verified_iam_principal: None,
             source_ip: None,
+            public_base_url: None,
         }
     }
 }

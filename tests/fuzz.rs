@@ -34,7 +34,7 @@ use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestRu
 use redox_destination::BoxFuture;
 use redox_destination::auth::Authenticator;
 use redox_destination::auth::jwt::jwk::{KeySet, SigningKey};
-use redox_destination::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
+use redox_destination::auth::jwt::trust::{BuiltinBase, IssuerKind, JwtSettings, JwtTrust};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
 use redox_destination::auth::material::{Material, MaterialCache, SigV4Key, StaticMaterial};
 use redox_destination::auth::sigv4::verify_sigv4;
@@ -338,7 +338,10 @@ fn sigv4_keys() -> &'static [SigV4Key] {
 
 fn jwt_settings() -> &'static JwtSettings {
     static SETTINGS: OnceLock<JwtSettings> = OnceLock::new();
-    SETTINGS.get_or_init(|| BuiltinIssuer::new(ISSUER, Duration::from_secs(300)).settings)
+    SETTINGS.get_or_init(|| match BuiltinBase::fixed(ISSUER) {
+        BuiltinBase::Fixed(settings) => settings,
+        BuiltinBase::Auto => unreachable!("a fixed base"),
+    })
 }
 
 fn push_body() -> Vec<u8> {
@@ -1437,7 +1440,7 @@ fn fuzz_oauth_token_endpoint() {
                     // The token it issued is one the jwt method accepts.
                     let issuers = [TrustedIssuer {
                         kind: IssuerKind::BuiltIn,
-                        settings: &issuer.settings,
+                        settings: jwt_settings(),
                         keys: Some(material.issuer.verification_keys()),
                     }];
                     prop_assert!(verify_jwt(&issued.access_token, &issuers, now()).is_ok());
@@ -1998,7 +2001,7 @@ fn destination(sink: Arc<RecordingSink>) -> Destination {
             material: Arc::new(cache),
             trust: JwtTrust {
                 remote: None,
-                builtin: Some(builtin.settings.clone()),
+                builtin: Some(builtin.base.clone()),
             },
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],

@@ -112,7 +112,7 @@ fn harness(limits: FailureLimits) -> Harness {
                 material: Arc::new(material),
                 trust: JwtTrust {
                     remote: None,
-                    builtin: Some(builtin.settings.clone()),
+                    builtin: Some(builtin.base.clone()),
                 },
                 policy: AuthPolicy {
                     enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use crate::auth::jwt::JwtError;
 use crate::auth::jwt::jwk::KeySet;
-use crate::auth::jwt::trust::{IssuerKind, JwtTrust};
+use crate::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
 use crate::auth::material::{Material, MaterialCache, MaterialError};
 use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
 use crate::inbound::InboundRequest;
@@ -89,8 +89,13 @@ impl Authenticator {
         let mut material = self.material.current().await?;
         *waiting_on = None;
         let mut remote_keys = self.remote_keys_for(request).await;
+        let builtin = (self.trust.builtin.as_ref()).and_then(|b| b.settings(&request.origin));
         let run = |material: &Material, remote_keys: Option<&KeySet>| {
-            let issuers = self.trusted_issuers(remote_keys, material.issuer.verification_keys());
+            let issuers = self.trusted_issuers(
+                remote_keys,
+                builtin.as_deref(),
+                material.issuer.verification_keys(),
+            );
             check(material, &issuers)
         };
         let mut result = run(&material, remote_keys.as_deref());
@@ -135,6 +140,7 @@ impl Authenticator {
     fn trusted_issuers<'a>(
         &'a self,
         remote_keys: Option<&'a KeySet>,
+        builtin: Option<&'a JwtSettings>,
         builtin_keys: &'a KeySet,
     ) -> Vec<TrustedIssuer<'a>> {
         let mut issuers = Vec::with_capacity(2);
@@ -145,7 +151,7 @@ impl Authenticator {
                 keys: remote_keys,
             });
         }
-        if let Some(settings) = &self.trust.builtin {
+        if let Some(settings) = builtin {
             issuers.push(TrustedIssuer {
                 kind: IssuerKind::BuiltIn,
                 settings,

@@ -102,6 +102,7 @@ struct RawHttpEvent {
 #[serde(rename_all = "camelCase", default)]
 struct RawRequestContext {
     domain_name: Option<String>,
+    stage: Option<String>,
     http: Option<RawHttpContext>,
     // REST: the path including the stage, as the client sent it.
     path: Option<String>,
@@ -171,6 +172,7 @@ fn into_inbound(raw: RawHttpEvent) -> Result<InboundRequest, EventError> {
         }
         let origin = Origin {
             front_door,
+            public_base_url: public_base_url(&context),
             verified_iam_principal: context
                 .authorizer
                 .and_then(|a| a.iam)
@@ -187,6 +189,7 @@ fn into_inbound(raw: RawHttpEvent) -> Result<InboundRequest, EventError> {
         });
     }
 
+    let public_base_url = public_base_url(&context);
     let method = raw
         .http_method
         .or(context.http_method)
@@ -213,8 +216,38 @@ fn into_inbound(raw: RawHttpEvent) -> Result<InboundRequest, EventError> {
             front_door: FrontDoor::RestApi,
             verified_iam_principal: identity.user_arn,
             source_ip: identity.source_ip,
+            public_base_url,
         },
     })
+}
+
+/// The function's public base URL from what AWS wrote in the request
+/// context: `https://<domainName>`, plus `/<stage>` for an API Gateway stage
+/// other than `$default`. `None` when the domain or stage is missing or is
+/// not a plain host name or stage name (a malformed event states nothing).
+fn public_base_url(context: &RawRequestContext) -> Option<String> {
+    let domain = context.domain_name.as_deref()?;
+    let host_like = !domain.is_empty()
+        && domain.len() <= 253
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !host_like {
+        return None;
+    }
+    match context.stage.as_deref() {
+        None | Some("$default") => Some(format!("https://{domain}")),
+        Some(stage)
+            if !stage.is_empty()
+                && stage.len() <= 128
+                && stage
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(format!("https://{domain}/{stage}"))
+        }
+        Some(_) => None,
+    }
 }
 
 fn decode_body(body: Option<String>, is_base64: bool) -> Result<Bytes, EventError> {
@@ -444,6 +477,51 @@ mod tests {
         assert_eq!(
             req.origin.verified_iam_principal.as_deref(),
             Some("arn:aws:iam::1:role/redox")
+        );
+    }
+
+    #[test]
+    fn the_public_base_url_comes_from_the_request_context_only() {
+        let base = |context: serde_json::Value| {
+            let event = serde_json::json!({
+                "version": "2.0", "rawPath": "/", "rawQueryString": "",
+                "headers": {"host": "evil.example", "x-forwarded-host": "evil.example"},
+                "requestContext": context,
+            });
+            parse_event(&event.to_string())
+                .unwrap()
+                .origin
+                .public_base_url
+        };
+        let url = |domain: &str, stage: &str| {
+            base(serde_json::json!({"domainName": domain, "stage": stage,
+                                    "http": {"method": "POST"}}))
+        };
+        assert_eq!(
+            url("abc.lambda-url.us-east-1.on.aws", "$default").as_deref(),
+            Some("https://abc.lambda-url.us-east-1.on.aws")
+        );
+        assert_eq!(
+            url("id.execute-api.us-east-1.amazonaws.com", "prod").as_deref(),
+            Some("https://id.execute-api.us-east-1.amazonaws.com/prod")
+        );
+        assert_eq!(url("evil.example/x", "$default"), None);
+        assert_eq!(url("user@evil.example", "$default"), None);
+        assert_eq!(url("id.execute-api.us-east-1.amazonaws.com", "a/b"), None);
+        assert_eq!(base(serde_json::json!({"http": {"method": "POST"}})), None);
+        let rest = serde_json::json!({
+            "resource": "/", "path": "/", "httpMethod": "POST",
+            "headers": {"Host": "evil.example"},
+            "requestContext": {"domainName": "id.execute-api.us-east-1.amazonaws.com",
+                               "stage": "v1", "path": "/v1/"},
+        });
+        assert_eq!(
+            parse_event(&rest.to_string())
+                .unwrap()
+                .origin
+                .public_base_url
+                .as_deref(),
+            Some("https://id.execute-api.us-east-1.amazonaws.com/v1")
         );
     }
 }

@@ -26,9 +26,13 @@ use crate::inbound::{FrontDoor, InboundRequest, Origin};
 use crate::response::HttpResponse;
 
 /// Reads a hyper request into an [`InboundRequest`], or the refusal to send.
+///
+/// `local` is the address the connection arrived on: it is the server's
+/// public base URL (`http://<local>`) for the built-in OAuth issuer's `auto`.
 pub async fn read_request(
     request: Request<Incoming>,
     peer: SocketAddr,
+    local: SocketAddr,
     max_body_bytes: usize,
 ) -> Result<InboundRequest, Refusal> {
     let (parts, body) = request.into_parts();
@@ -70,6 +74,7 @@ pub async fn read_request(
             front_door: FrontDoor::LocalServer,
             verified_iam_principal: None,
             source_ip: Some(peer.ip().to_string()),
+            public_base_url: Some(format!("http://{local}")),
         },
     })
 }
@@ -92,10 +97,11 @@ async fn serve_one(
     destination: Arc<Destination>,
     request: Request<Incoming>,
     peer: SocketAddr,
+    local: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = std::time::Instant::now();
     let answered = catch_panic(async {
-        match read_request(request, peer, destination.max_body_bytes).await {
+        match read_request(request, peer, local, destination.max_body_bytes).await {
             Ok(inbound) => destination.handle(inbound, SystemTime::now()).await,
             Err(refusal) => {
                 tracing::warn!(outcome = refusal.code(), reason = %refusal, "request refused before reading");
@@ -154,8 +160,12 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Ok(local) = stream.local_addr() else {
+                    continue;
+                };
                 let destination = destination.clone();
-                let service = service_fn(move |request| serve_one(destination.clone(), request, peer));
+                let service =
+                    service_fn(move |request| serve_one(destination.clone(), request, peer, local));
                 let connection = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);

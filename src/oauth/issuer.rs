@@ -26,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::auth::jwt::trust::JwtSettings;
+use crate::auth::jwt::trust::BuiltinBase;
 use crate::auth::material::{IssuerMaterial, OAuthClient, TokenDigest};
 use crate::inbound::{InboundRequest, form_decode, query_pairs};
 use crate::oauth::throttle::{FailureLimits, FailureThrottle};
@@ -48,12 +48,10 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
 /// tokens live, and how failed client authentications are throttled.
 #[derive(Debug, Clone)]
 pub struct BuiltinIssuer {
-    /// `iss` and `aud` are both the function's public base URL.
-    pub settings: JwtSettings,
+    /// The public base URL: `iss` and `aud` of its tokens, and where its
+    /// endpoints are found (behind an API Gateway stage too).
+    pub base: BuiltinBase,
     pub token_lifetime: Duration,
-    /// The path part of the base URL (`""` for a bare host), so the
-    /// endpoints are found behind an API Gateway stage too.
-    pub base_path: String,
     /// Failed client authentications at the token endpoint.
     pub failure_throttle: FailureThrottle,
 }
@@ -62,19 +60,19 @@ impl BuiltinIssuer {
     /// The issuer for a public base URL such as
     /// `https://abc.lambda-url.us-east-1.on.aws` (no trailing slash kept).
     pub fn new(base_url: &str, token_lifetime: Duration) -> BuiltinIssuer {
-        let base_url = base_url.trim_end_matches('/').to_owned();
-        let base_path = base_url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split_once('/').map(|(_, path)| format!("/{path}")))
-            .unwrap_or_default();
+        BuiltinIssuer::at(BuiltinBase::fixed(base_url), token_lifetime)
+    }
+
+    /// The issuer at whatever base URL the platform states for each request
+    /// (`REDOX_OAUTH_ISSUER=auto`).
+    pub fn auto(token_lifetime: Duration) -> BuiltinIssuer {
+        BuiltinIssuer::at(BuiltinBase::Auto, token_lifetime)
+    }
+
+    fn at(base: BuiltinBase, token_lifetime: Duration) -> BuiltinIssuer {
         BuiltinIssuer {
-            settings: JwtSettings {
-                issuer: base_url.clone(),
-                audiences: vec![base_url],
-                required_scopes: Vec::new(),
-            },
+            base,
             token_lifetime,
-            base_path,
             failure_throttle: FailureThrottle::default(),
         }
     }
@@ -84,6 +82,14 @@ impl BuiltinIssuer {
         self.failure_throttle = FailureThrottle::new(limits);
         self
     }
+}
+
+/// The path part of a base URL (`""` for a bare host).
+fn base_path(base_url: &str) -> &str {
+    base_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').and_then(|at| rest.get(at..)))
+        .unwrap_or("")
 }
 
 /// The two endpoints of the built-in issuer.
@@ -96,11 +102,12 @@ pub enum Endpoint {
 /// Which endpoint a request is for, if any: the path alone, or behind the
 /// base URL's path (an API Gateway stage).
 pub fn endpoint(request: &InboundRequest, issuer: &BuiltinIssuer) -> Option<Endpoint> {
+    let base_path = base_path(issuer.base.url(&request.origin)?);
     let path = request.raw_path.as_str();
-    let relative = if issuer.base_path.is_empty() {
+    let relative = if base_path.is_empty() {
         path
     } else {
-        path.strip_prefix(issuer.base_path.as_str())
+        path.strip_prefix(base_path)
             .filter(|rest| rest.starts_with('/'))
             .unwrap_or(path)
     };
@@ -400,12 +407,16 @@ pub fn issue_token(
     if parameter(&pairs, "scope").is_some_and(|scope| !scope.trim().is_empty()) {
         return Err(OAuthError::InvalidScope);
     }
-    sign_token(issuer, material, &client_id, now)
+    // Routed here only when the base URL is known (see [`endpoint`]).
+    let base_url = (issuer.base.url(&request.origin)).ok_or(OAuthError::SigningFailed)?;
+    sign_token(issuer, base_url, material, &client_id, now)
 }
 
-/// Signs an access token for `client_id` (RFC 9068 shape).
+/// Signs an access token for `client_id` (RFC 9068 shape), issued at and
+/// for `base_url`.
 pub fn sign_token(
     issuer: &BuiltinIssuer,
+    base_url: &str,
     material: &IssuerMaterial,
     client_id: &str,
     now: SystemTime,
@@ -422,8 +433,8 @@ pub fn sign_token(
     let mut jti = [0u8; 16];
     getrandom::fill(&mut jti).map_err(|_| OAuthError::SigningFailed)?;
     let claims = serde_json::json!({
-        "iss": issuer.settings.issuer,
-        "aud": issuer.settings.issuer,
+        "iss": base_url,
+        "aud": base_url,
         "sub": client_id,
         "client_id": client_id,
         "iat": issued_at,
@@ -548,9 +559,11 @@ mod tests {
             let body = issued.response_body();
             assert_eq!(body["token_type"], "Bearer");
             let keys = m.verification_keys();
+            let issuer = issuer();
+            let settings = issuer.base.settings(&request.origin).unwrap();
             let trusted = [TrustedIssuer {
                 kind: IssuerKind::BuiltIn,
-                settings: &issuer().settings,
+                settings: &settings,
                 keys: Some(keys),
             }];
             assert!(verify_jwt(&issued.access_token, &trusted, now()).is_ok());
@@ -761,17 +774,56 @@ mod tests {
 
     #[test]
     fn the_builtin_issuer_is_its_own_audience_and_knows_its_base_path() {
+        let origin = Origin::new(FrontDoor::LocalServer);
         let bare = BuiltinIssuer::new("https://abc.lambda-url.us-east-1.on.aws/", Duration::ZERO);
-        assert_eq!(
-            bare.settings.issuer,
-            "https://abc.lambda-url.us-east-1.on.aws"
-        );
-        assert_eq!(bare.settings.audiences, vec![bare.settings.issuer.clone()]);
-        assert_eq!(bare.base_path, "");
+        let settings = bare.base.settings(&origin).unwrap();
+        assert_eq!(settings.issuer, "https://abc.lambda-url.us-east-1.on.aws");
+        assert_eq!(settings.audiences, vec![settings.issuer.clone()]);
+        assert_eq!(base_path(bare.base.url(&origin).unwrap()), "");
         let staged = BuiltinIssuer::new(
             "https://x.execute-api.us-east-1.amazonaws.com/prod",
             Duration::ZERO,
         );
-        assert_eq!(staged.base_path, "/prod");
+        assert_eq!(base_path(staged.base.url(&origin).unwrap()), "/prod");
+    }
+
+    #[test]
+    fn the_auto_issuer_is_wherever_the_platform_says_the_request_arrived() {
+        let auto = BuiltinIssuer::auto(Duration::from_secs(300));
+        let m = material();
+        let mut request = token_request(
+            &[("authorization", &basic("redox", SECRET))],
+            "grant_type=client_credentials",
+        );
+        // No base URL stated: the endpoints are not there, and no token.
+        assert_eq!(endpoint(&request, &auto), None);
+        assert!(auto.base.settings(&request.origin).is_none());
+        request.origin.public_base_url =
+            Some("https://x.execute-api.us-east-1.amazonaws.com/prod".into());
+        request.raw_path = "/prod/oauth2/token".into();
+        assert_eq!(endpoint(&request, &auto), Some(Endpoint::Token));
+        let issued = issue_token(&request, &auto, &m, now()).unwrap();
+        let claims = claims_of(&issued.access_token);
+        assert_eq!(
+            claims["iss"],
+            "https://x.execute-api.us-east-1.amazonaws.com/prod"
+        );
+        assert_eq!(
+            claims["aud"],
+            "https://x.execute-api.us-east-1.amazonaws.com/prod"
+        );
+        request.origin.public_base_url = Some("https://abc.lambda-url.us-east-1.on.aws".into());
+        request.raw_path = TOKEN_PATH.into();
+        let issued = issue_token(&request, &auto, &m, now()).unwrap();
+        assert_eq!(
+            claims_of(&issued.access_token)["iss"],
+            "https://abc.lambda-url.us-east-1.on.aws"
+        );
+    }
+
+    /// The claims of a JWT, unverified (the signature is tested elsewhere).
+    fn claims_of(token: &str) -> serde_json::Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
     }
 }

@@ -9,6 +9,7 @@
 //! token is [`crate::auth::jwt`]'s job (pure); fetching over HTTPS is
 //! [`crate::auth::jwt::jwks`]'s.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::BoxFuture;
 use crate::auth::jwt::jwk::{JwkError, KeySet};
+use crate::inbound::Origin;
 
 /// Least time between two unknown-`kid` re-fetches, unless configured.
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -166,13 +168,59 @@ pub struct RemoteIssuer {
     pub jwks: JwksCache,
 }
 
+/// Where the built-in issuer ([`crate::oauth`]) is, and so what its tokens
+/// say about themselves: `iss` and `aud` are both its public base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuiltinBase {
+    /// A base URL fixed by configuration.
+    Fixed(JwtSettings),
+    /// `auto`: the base URL the platform states for each request
+    /// ([`Origin::public_base_url`]), so a token issued through one domain
+    /// is refused at another.
+    Auto,
+}
+
+impl BuiltinBase {
+    /// A fixed base URL such as `https://abc.lambda-url.us-east-1.on.aws`
+    /// (a trailing `/` is dropped).
+    pub fn fixed(base_url: &str) -> BuiltinBase {
+        BuiltinBase::Fixed(builtin_settings(base_url.trim_end_matches('/')))
+    }
+
+    /// The base URL for a request; `None` for `auto` when the platform
+    /// stated none.
+    pub fn url<'a>(&'a self, origin: &'a Origin) -> Option<&'a str> {
+        match self {
+            BuiltinBase::Fixed(settings) => Some(&settings.issuer),
+            BuiltinBase::Auto => origin.public_base_url.as_deref(),
+        }
+    }
+
+    /// What a built-in token presented with this request must say.
+    pub fn settings(&self, origin: &Origin) -> Option<Cow<'_, JwtSettings>> {
+        match self {
+            BuiltinBase::Fixed(settings) => Some(Cow::Borrowed(settings)),
+            BuiltinBase::Auto => Some(Cow::Owned(builtin_settings(
+                origin.public_base_url.as_deref()?,
+            ))),
+        }
+    }
+}
+
+fn builtin_settings(base_url: &str) -> JwtSettings {
+    JwtSettings {
+        issuer: base_url.to_owned(),
+        audiences: vec![base_url.to_owned()],
+        required_scopes: Vec::new(),
+    }
+}
+
 /// Everything the `jwt` method trusts; empty when it is off.
 #[derive(Default)]
 pub struct JwtTrust {
     pub remote: Option<RemoteIssuer>,
-    /// What tokens of the built-in issuer ([`crate::oauth`]) say about
-    /// themselves; its keys are in the auth material.
-    pub builtin: Option<JwtSettings>,
+    /// The built-in issuer, whose keys are in the auth material.
+    pub builtin: Option<BuiltinBase>,
 }
 
 #[cfg(test)]
