@@ -27,11 +27,16 @@
 //!   [`response`], [`clock`] and [`telemetry`] are small shared pieces;
 //!   [`guard`] turns a panic in one request into that request's 500;
 //!   [`metrics`] makes each request's log line a CloudWatch EMF record.
+//!
+//! Reading the queue is the other way round: [`consumer`] turns a queued
+//! SQS message back into the Redox message (base64, S3 pointers), and runs
+//! a Lambda SQS batch for the `redox-consumer` binary.
 
 pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod destination;
 pub mod guard;
 pub mod inbound;
