@@ -58,13 +58,13 @@ impl MessageHandler for LogMessage {
         message: &'a DecodedMessage,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
-            let attributes = &message.attributes;
+            let meta = &message.attributes.meta;
             tracing::info!(
                 message_id = %message.message_id,
-                data_model = attributes.data_model.as_deref().unwrap_or("-"),
-                event_type = attributes.event_type.as_deref().unwrap_or("-"),
-                log_id = attributes.log_id.as_deref().unwrap_or("-"),
-                test = attributes.test,
+                data_model = meta.data_model.as_deref().unwrap_or("-"),
+                event_type = meta.event_type.as_deref().unwrap_or("-"),
+                log_id = meta.log_id.as_deref().unwrap_or("-"),
+                test = meta.test,
                 size = message.body.len(),
                 sha256 = %message.body_sha256(),
                 offloaded = message.offloaded_from.is_some(),

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthMethod;
+use crate::redox::RedoxMeta;
 use crate::sink::sqs::{EXTENDED_POINTER_CLASS, EXTENDED_SIZE_ATTRIBUTE};
 
 pub use payload::PayloadStore;
@@ -80,19 +81,10 @@ impl QueueMessage {
 /// 3.5), each present only when the destination knew it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RedoxAttributes {
-    /// `RedoxDataModel`, e.g. `PatientAdmin`.
-    pub data_model: Option<String>,
-    /// `RedoxEventType`, e.g. `Arrival` (a FHIR bundle's event URI).
-    pub event_type: Option<String>,
-    /// `RedoxLogId`: Redox's `Logs[0].ID`, the same on every retry of one
-    /// message. The idempotency key.
-    pub log_id: Option<String>,
-    /// `RedoxAttemptId`: changes on every delivery attempt.
-    pub attempt_id: Option<String>,
-    /// `RedoxSourceId`: Redox's `Meta.Source.ID`.
-    pub source_id: Option<String>,
-    /// `RedoxTest`: Redox marked the message as a test message.
-    pub test: Option<bool>,
+    /// The `Meta` fields: `RedoxDataModel`, `RedoxEventType`, `RedoxLogId`
+    /// (Redox's `Logs[0].ID`, the same on every retry of one message: the
+    /// idempotency key), `RedoxAttemptId`, `RedoxSourceId`, `RedoxTest`.
+    pub meta: RedoxMeta,
     /// `RedoxEnvelope`: how the destination classified the body.
     pub envelope: Option<String>,
     /// `AuthMethod`: how the push was authenticated.
@@ -105,15 +97,17 @@ impl RedoxAttributes {
     pub fn from_message(message: &QueueMessage) -> Self {
         let text = |name: &str| message.attribute(name).map(str::to_owned);
         RedoxAttributes {
-            data_model: text("RedoxDataModel"),
-            event_type: text("RedoxEventType"),
-            log_id: text("RedoxLogId"),
-            attempt_id: text("RedoxAttemptId"),
-            source_id: text("RedoxSourceId"),
-            test: match message.attribute("RedoxTest") {
-                Some("true") => Some(true),
-                Some("false") => Some(false),
-                _ => None,
+            meta: RedoxMeta {
+                data_model: text("RedoxDataModel"),
+                event_type: text("RedoxEventType"),
+                log_id: text("RedoxLogId"),
+                attempt_id: text("RedoxAttemptId"),
+                source_id: text("RedoxSourceId"),
+                test: match message.attribute("RedoxTest") {
+                    Some("true") => Some(true),
+                    Some("false") => Some(false),
+                    _ => None,
+                },
             },
             envelope: text("RedoxEnvelope"),
             auth_method: message.attribute("AuthMethod").and_then(AuthMethod::parse),
@@ -145,7 +139,7 @@ impl DecodedMessage {
     /// SHA-256. Delivery is at-least-once: the same message can arrive
     /// twice (a Redox retry after a lost answer, an SQS redelivery).
     pub fn idempotency_key(&self) -> String {
-        match &self.attributes.log_id {
+        match &self.attributes.meta.log_id {
             Some(log_id) => format!("redox-log:{log_id}"),
             None => format!("sha256:{}", self.body_sha256()),
         }
@@ -448,12 +442,14 @@ mod tests {
         assert_eq!(
             attributes,
             RedoxAttributes {
-                data_model: Some("PatientAdmin".into()),
-                event_type: Some("Arrival".into()),
-                log_id: Some("log-1".into()),
-                attempt_id: Some("attempt-1".into()),
-                source_id: Some("source-1".into()),
-                test: Some(true),
+                meta: RedoxMeta {
+                    data_model: Some("PatientAdmin".into()),
+                    event_type: Some("Arrival".into()),
+                    log_id: Some("log-1".into()),
+                    attempt_id: Some("attempt-1".into()),
+                    source_id: Some("source-1".into()),
+                    test: Some(true),
+                },
                 envelope: Some("data-model".into()),
                 auth_method: Some(AuthMethod::Sigv4),
                 content_type: Some("application/json".into()),
@@ -466,7 +462,7 @@ mod tests {
             offloaded_from: None,
         };
         assert_eq!(decoded.idempotency_key(), "redox-log:log-1");
-        decoded.attributes.log_id = None;
+        decoded.attributes.meta.log_id = None;
         assert_eq!(
             decoded.idempotency_key(),
             format!("sha256:{}", hex::encode(Sha256::digest(b"{}")))

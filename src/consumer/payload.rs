@@ -158,32 +158,29 @@ impl PayloadStore {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn settings(pairs: &[(&str, &str)]) -> Result<PayloadSettings, String> {
+        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        PayloadSettings::from_vars(&map.collect())
     }
 
     #[test]
     fn settings_default_and_name_the_bad_variable() {
         assert_eq!(
-            PayloadSettings::from_vars(&vars(&[])).unwrap(),
+            settings(&[]).unwrap(),
             PayloadSettings {
                 bucket: None,
                 timeout: DEFAULT_FETCH_TIMEOUT
             }
         );
-        let set = PayloadSettings::from_vars(&vars(&[
+        let set = settings(&[
             ("REDOX_PAYLOAD_BUCKET", "payloads"),
             ("REDOX_AWS_TIMEOUT_MS", "2500"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(set.bucket.as_deref(), Some("payloads"));
         assert_eq!(set.timeout, Duration::from_millis(2500));
         for bad in ["0", "-1", "soon", "900001"] {
-            let error =
-                PayloadSettings::from_vars(&vars(&[("REDOX_AWS_TIMEOUT_MS", bad)])).unwrap_err();
+            let error = settings(&[("REDOX_AWS_TIMEOUT_MS", bad)]).unwrap_err();
             assert!(error.starts_with("REDOX_AWS_TIMEOUT_MS"), "{error}");
         }
     }
