@@ -57,7 +57,10 @@ async fn run(runtime_api: String) -> ExitCode {
     telemetry::init(true);
     guard::install_panic_hook();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    tracing::info!(payload_bucket = ?settings.bucket, "redox-consumer starting");
+    tracing::info!(
+        payload_bucket = settings.bucket.as_deref().unwrap_or("-"),
+        "redox-consumer starting"
+    );
     let payloads = Arc::new(PayloadStore::new(PayloadStore::client_from(&sdk), settings));
 
     // Plug your own processing in here.
