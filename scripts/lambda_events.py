@@ -15,7 +15,12 @@ only on the first one) and waits until it is up, then:
    error code, and whether a message was spooled;
 2. sends a verification handshake (POST and GET) and token pushes with curl
    to the emulator's Function URL endpoint, so the event that cargo-lambda
-   builds from a real HTTP request is exercised too.
+   builds from a real HTTP request is exercised too;
+3. the SQS samples (expected.json names "function": "redox-consumer") go to
+   redox-consumer instead, in a second `cargo lambda watch` against a moto
+   server from the venv (S3 only), where each body in events/payloads/ is
+   first stored at the bucket and key its sample's pointer names; the answer's
+   batchItemFailures must list exactly the expected message ids.
 
 It prints one line per check, stops the emulator and everything it started,
 and exits 1 on any mismatch (2 when the emulator cannot be started).
@@ -24,7 +29,7 @@ Usage:
     .venv/bin/python scripts/lambda_events.py [--release] [--port N] [--start-timeout SECONDS]
 
 Needs `cargo lambda` (cargo-lambda from PyPI: `make lambda-tools`) and curl on
-PATH. Standard library only.
+PATH, and moto_server and boto3 beside this Python (`make venv`).
 """
 
 import argparse
@@ -45,8 +50,11 @@ EXPECTED = EVENTS / "expected.json"
 SECRET = EVENTS / "example-secret.json"
 NOT_EVENTS = {EXPECTED.name, SECRET.name}
 FUNCTION = "redox-destination"
+CONSUMER = "redox-consumer"
+PAYLOADS = EVENTS / "payloads"
 # What the function logs once it is configured and about to poll /next.
 READY_LINE = "lambda runtime starting"
+CONSUMER_READY_LINE = "redox-consumer starting"
 
 
 def fail_start(message, log=None):
@@ -146,24 +154,22 @@ def is_zombie(pid):
 # ---- the emulator ----------------------------------------------------------
 
 
-def start_watch(port, spool, workdir, release):
-    env_file = workdir / "function.env"
-    env_file.write_text(
-        f"REDOX_SECRET_FILE={SECRET}\nREDOX_SPOOL_DIR={spool}\nRUST_LOG=info\n"
-    )
+def start_watch(port, workdir, release, function, variables):
+    env_file = workdir / f"{function}.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
     command = [
         "cargo", "lambda", "watch",
         "--ignore-changes",
         "--invoke-address", "127.0.0.1",
         "--invoke-port", str(port),
-        "--bin", FUNCTION,
+        "--bin", function,
         "--env-file", str(env_file),
     ]
     if release:
         command.append("--release")
     # The caller's own REDOX_* settings (a queue URL, a token) must not change the answers.
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDOX_")}
-    log = workdir / "watch.log"
+    log = workdir / f"watch-{function}.log"
     print(f"lambda-events: {' '.join(command)}  (output: {log})", flush=True)
     with open(log, "wb") as out:
         watch = subprocess.Popen(
@@ -178,7 +184,7 @@ def start_watch(port, spool, workdir, release):
     return watch, log
 
 
-def wait_ready(watch, port, log, timeout):
+def wait_ready(watch, port, log, timeout, function=FUNCTION, ready_line=READY_LINE):
     """None once the function answers through the emulator, else the problem.
 
     cargo lambda watch serves its APIs at once but builds and starts the
@@ -195,7 +201,7 @@ def wait_ready(watch, port, log, timeout):
             return f"cargo lambda watch did not serve on port {port} within {timeout:.0f} s"
         time.sleep(0.1)
     warm_up = subprocess.Popen(
-        invoke_command(port, "--data-ascii", "{}"),
+        invoke_command(port, "--data-ascii", "{}", function=function),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -204,7 +210,7 @@ def wait_ready(watch, port, log, timeout):
     try:
         while True:
             text = log.read_text(errors="replace")
-            if READY_LINE in text and warm_up.poll() is not None:
+            if ready_line in text and warm_up.poll() is not None:
                 return None
             if watch.poll() is not None:
                 return f"cargo lambda watch exited with status {watch.returncode} before the function was ready"
@@ -212,7 +218,7 @@ def wait_ready(watch, port, log, timeout):
                 return "the function does not compile"
             if "configuration error" in text or "start-up error" in text:
                 return "the function refused to start"
-            if warm_up.poll() is not None and READY_LINE not in text:
+            if warm_up.poll() is not None and ready_line not in text:
                 return "the warm-up invocation failed before the function started"
             if time.monotonic() > deadline:
                 return (
@@ -246,11 +252,11 @@ class Report:
         )
 
 
-def invoke_command(port, *data):
+def invoke_command(port, *data, function=FUNCTION):
     # Long option names only: in cargo-lambda 1.9 `invoke -A` is both
     # --invoke-address and --data-ascii.
     return [
-        "cargo", "lambda", "invoke", FUNCTION,
+        "cargo", "lambda", "invoke", function,
         "--invoke-address", "127.0.0.1",
         "--invoke-port", str(port),
         "--output-format", "json",
@@ -258,10 +264,10 @@ def invoke_command(port, *data):
     ]
 
 
-def invoke(port, data_file):
-    """Returns (status, headers, body text) of the function's answer, or raises."""
+def invoke_json(port, data_file, function=FUNCTION):
+    """The function's answer to one event, as JSON, or raises."""
     result = subprocess.run(
-        invoke_command(port, "--data-file", str(data_file)),
+        invoke_command(port, "--data-file", str(data_file), function=function),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -269,7 +275,12 @@ def invoke(port, data_file):
     )
     if result.returncode != 0:
         raise RuntimeError(f"cargo lambda invoke failed: {(result.stderr or result.stdout).strip()[-300:]}")
-    answer = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def invoke(port, data_file):
+    """Returns (status, headers, body text) of the function's answer, or raises."""
+    answer = invoke_json(port, data_file)
     body = answer.get("body") or ""
     if answer.get("isBase64Encoded"):
         body = base64.b64decode(body).decode("utf-8", errors="replace")
@@ -401,6 +412,114 @@ def check_function_url(port, spool, report):
         report.line(name, want["status"], status, want["queued"], bool(new), problems)
 
 
+# ---- the consumer ----------------------------------------------------------
+
+
+def start_moto(workdir):
+    """A moto server (the venv's, beside this Python) on a free port: (process, endpoint)."""
+    server = Path(sys.executable).parent / "moto_server"
+    if not server.exists():
+        fail_start(f"{server} is missing: `make venv` installs moto")
+    port = free_port()
+    log = open(workdir / "moto.log", "wb")
+    moto = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not port_open(port):
+        if moto.poll() is not None or time.monotonic() > deadline:
+            moto.kill()
+            fail_start(f"moto_server did not serve on port {port}", workdir / "moto.log")
+        time.sleep(0.1)
+    return moto, f"http://127.0.0.1:{port}"
+
+
+MOTO_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def store_payloads(endpoint, samples):
+    """Puts events/payloads/<sample> where the sample's pointer says; returns the buckets."""
+    import boto3  # the venv's; only this part of the script needs it
+
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name=MOTO_ENV["AWS_REGION"],
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    buckets = set()
+    for name in samples:
+        payload = PAYLOADS / name
+        if not payload.exists():
+            continue
+        record = json.loads((EVENTS / name).read_text())["Records"][0]
+        pointer = json.loads(record["body"])[1]
+        bucket, key = pointer["s3BucketName"], pointer["s3Key"]
+        if bucket not in buckets:
+            s3.create_bucket(Bucket=bucket)
+            buckets.add(bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=payload.read_bytes())
+    return buckets
+
+
+def check_consumer(port, samples, expected, report):
+    for name in samples:
+        want = expected[name]["batch_item_failures"]
+        try:
+            answer = invoke_json(port, EVENTS / name, function=CONSUMER)
+        except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as error:
+            report.line(name, f"{len(want)} fail", "-", None, None, [str(error)])
+            continue
+        problems = []
+        try:
+            got = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+        except (KeyError, TypeError):
+            got = None
+            problems.append(f"not a batch response: {json.dumps(answer)[:200]}")
+        if got is not None and got != want:
+            problems.append(f"batchItemFailures {got}, expected {want}")
+        report.line(name, f"{len(want)} fail", "-" if got is None else f"{len(got)} fail", None, None, problems)
+
+
+def run_consumer(samples, expected, workdir, release, start_timeout, report):
+    """The SQS samples through redox-consumer in its own emulator, against moto."""
+    moto, endpoint = start_moto(workdir)
+    watch = None
+    try:
+        buckets = store_payloads(endpoint, samples)
+        variables = dict(MOTO_ENV, AWS_ENDPOINT_URL=endpoint, RUST_LOG="info")
+        if len(buckets) == 1:
+            variables["REDOX_PAYLOAD_BUCKET"] = next(iter(buckets))
+        port = free_port()
+        watch, log = start_watch(port, workdir, release, CONSUMER, variables)
+        problem = wait_ready(watch, port, log, start_timeout, CONSUMER, CONSUMER_READY_LINE)
+        if problem:
+            report.line(CONSUMER, "ready", "-", None, None, [problem])
+            return
+        print(f"lambda-events: {CONSUMER} ready on port {port}", flush=True)
+        check_consumer(port, samples, expected, report)
+        if report.failures:
+            print("---- last lines of the redox-consumer output ----", file=sys.stderr)
+            print("\n".join(log.read_text(errors="replace").splitlines()[-15:]), file=sys.stderr)
+    finally:
+        if watch is not None:
+            leftovers = stop(watch)
+            if leftovers:
+                print(f"lambda-events: processes still running after the {CONSUMER} emulator stopped: {leftovers}", file=sys.stderr)
+                report.failures += 1
+        moto.terminate()
+        try:
+            moto.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+            moto.wait()
+
+
 def load_expected():
     expected = json.loads(EXPECTED.read_text())
     files = sorted(p.name for p in EVENTS.glob("*.json") if p.name not in NOT_EVENTS)
@@ -414,7 +533,10 @@ def load_expected():
             + (f"no file for {', '.join(absent)}" if absent else "")
         )
     for name, want in expected.items():
-        if not isinstance(want.get("status"), int) or not isinstance(want.get("queued"), bool):
+        if want.get("function") == CONSUMER:
+            if not isinstance(want.get("batch_item_failures"), list):
+                fail_start(f"events/expected.json: {name} needs a batch_item_failures list")
+        elif not isinstance(want.get("status"), int) or not isinstance(want.get("queued"), bool):
             fail_start(f"events/expected.json: {name} needs an integer status and a boolean queued")
     return {name: expected[name] for name in files}
 
@@ -429,6 +551,8 @@ def main():
     args = parser.parse_args()
 
     expected = load_expected()
+    consumer_samples = [name for name, want in expected.items() if want.get("function") == CONSUMER]
+    expected_http = {name: want for name, want in expected.items() if name not in consumer_samples}
     try:
         version = subprocess.run(["cargo", "lambda", "--version"], capture_output=True, text=True, timeout=60)
     except OSError as error:
@@ -440,7 +564,7 @@ def main():
     # The same build `cargo lambda watch` asks for (`cargo run --bin ...`),
     # done here in the open: progress and compile errors show as usual, and
     # the emulator's own build is then a no-op (checked below).
-    build = ["cargo", "build", "--bin", FUNCTION] + (["--release"] if args.release else [])
+    build = ["cargo", "build", "--bin", FUNCTION, "--bin", CONSUMER] + (["--release"] if args.release else [])
     print(f"lambda-events: {' '.join(build)}", flush=True)
     built = time.monotonic()
     if subprocess.run(build, cwd=ROOT, stdin=subprocess.DEVNULL).returncode != 0:
@@ -452,7 +576,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="lambda-events-") as tmp:
         workdir = Path(tmp)
         spool = workdir / "spool"
-        watch, log = start_watch(port, spool, workdir, args.release)
+        watch, log = start_watch(
+            port, workdir, args.release, FUNCTION,
+            {"REDOX_SECRET_FILE": SECRET, "REDOX_SPOOL_DIR": spool, "RUST_LOG": "info"},
+        )
         report = Report()
         try:
             problem = wait_ready(watch, port, log, args.start_timeout)
@@ -469,7 +596,7 @@ def main():
                 )
             print(f"{'event':<44} {'expected':>8} {'actual':>6}   {'queued exp/act':<14}", flush=True)
             checks_started = time.monotonic()
-            check_events(port, spool, workdir, expected, report)
+            check_events(port, spool, workdir, expected_http, report)
             check_function_url(port, spool, report)
             checks_took = time.monotonic() - checks_started
         finally:
@@ -479,6 +606,8 @@ def main():
             report.failures += 1
         else:
             print(f"lambda-events: emulator stopped (pid {watch.pid} and its children); none left running")
+        if consumer_samples:
+            run_consumer(consumer_samples, expected, workdir, args.release, args.start_timeout, report)
         if report.failures:
             print("---- last lines of the cargo lambda watch output ----", file=sys.stderr)
             print("\n".join(log.read_text(errors="replace").splitlines()[-25:]), file=sys.stderr)

@@ -41,6 +41,10 @@
 //! clock.rs        UTC time without a date crate
 //! ```
 //!
+//! Reading the queue is the other way round: `consumer/` turns a queued
+//! SQS message back into the Redox message (base64, S3 pointers) and runs a
+//! Lambda SQS batch for the `redox-consumer` binary (`bin/`).
+//!
 //! Dependencies point one way (no module imports one that imports it
 //! back): `front` -> `destination` -> `auth`, `oauth`, `redox`, `sink`;
 //! `oauth` -> `auth`; `config` reads the limits `sink` owns.
@@ -53,6 +57,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod destination;
 pub mod front;
 pub mod inbound;

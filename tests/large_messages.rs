@@ -18,17 +18,6 @@ fn large_message(size: usize) -> Vec<u8> {
     body
 }
 
-async fn bucket(world: &World, name: &str) -> String {
-    world
-        .s3
-        .create_bucket()
-        .bucket(name)
-        .send()
-        .await
-        .expect("create bucket");
-    name.to_string()
-}
-
 /// Receives one message with the official Python extended client and
 /// returns the body it hands to its caller.
 fn receive_with_extended_client(world: &World, queue_url: &str, bucket: &str) -> Vec<u8> {
@@ -43,17 +32,7 @@ messages = response.get("Messages", [])
 assert len(messages) == 1, f"expected one message, got {len(messages)}"
 sys.stdout.buffer.write(messages[0]["Body"].encode("utf-8"))
 "#;
-    let output = std::process::Command::new(support::venv_bin("python"))
-        .args(["-c", script, queue_url, bucket])
-        .envs(world.moto.aws_env())
-        .output()
-        .expect("run the Python extended client");
-    assert!(
-        output.status.success(),
-        "extended client failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    world.python(script, &[queue_url, bucket])
 }
 
 /// A queue, a bucket, and a destination that offloads to it.
@@ -68,7 +47,7 @@ async fn offloading(
 ) {
     let world = World::start().await;
     let queue = world.queue(name).await;
-    let bucket = bucket(&world, &format!("{name}-payloads")).await;
+    let bucket = world.bucket(&format!("{name}-payloads")).await;
     let mut vars = vec![
         ("REDOX_VERIFICATION_TOKEN", "tok"),
         ("REDOX_QUEUE_URL", queue.as_str()),
@@ -178,7 +157,7 @@ async fn sqs_failing_after_the_upload_gives_503_and_leaves_no_object() {
     let world = World::start().await;
     let real = world.queue("redox-exists").await;
     let missing = real.replace("redox-exists", "redox-gone");
-    let bucket = bucket(&world, "redox-orphans").await;
+    let bucket = world.bucket("redox-orphans").await;
     let destination = world
         .destination(&[
             ("REDOX_VERIFICATION_TOKEN", "tok"),

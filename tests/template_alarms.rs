@@ -3,45 +3,12 @@
 //! alarm topic; the function publishes its metrics in the namespace the
 //! alarms read; the dashboard covers the function, the queue and the DLQ.
 //!
-//! The template is decoded by cfn-lint's own parser (intrinsic functions
-//! kept as `{"Ref": …}`, `{"Fn::GetAtt": …}`), from the project's `.venv`.
+//! The template is decoded by cfn-lint's own parser ([`support::template`]).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod support;
 
 use serde_json::{Value, json};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `template.yaml` as JSON, decoded by cfn-lint.
-fn template() -> Value {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make venv` (installs cfn-lint, whose parser reads the template)",
-        python.display()
-    );
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(
-            "import json, sys\n\
-             from cfnlint.decode import decode_str\n\
-             template, problems = decode_str(open(sys.argv[1]).read())\n\
-             assert not problems, problems\n\
-             print(json.dumps(template, default=str))",
-        )
-        .arg(repo_root().join("template.yaml"))
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "cfn-lint could not decode template.yaml: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("decoded template is JSON")
-}
+use support::template::template;
 
 fn alarm<'a>(template: &'a Value, name: &str) -> &'a Value {
     let resource = &template["Resources"][name];

@@ -50,6 +50,34 @@ impl World {
             .expect("url")
     }
 
+    pub async fn bucket(&self, name: &str) -> String {
+        self.s3
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("create bucket");
+        name.to_string()
+    }
+
+    /// Runs a Python script with the venv's boto3 against this emulator;
+    /// returns its stdout, and fails the test with its stderr if it fails.
+    pub fn python(&self, script: &str, args: &[&str]) -> Vec<u8> {
+        let output = std::process::Command::new(super::venv_bin("python"))
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .envs(self.moto.aws_env())
+            .output()
+            .expect("run python");
+        assert!(
+            output.status.success(),
+            "the Python script failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
     pub async fn secret(&self, name: &str, value: &str) -> String {
         self.secrets
             .create_secret()

@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod faults;
 pub mod signers;
+pub mod template;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -286,9 +287,18 @@ impl LocalServer {
 
 /// The release binary, which `make test` builds before the tests run.
 pub fn release_binary() -> PathBuf {
-    let path = std::env::var_os("REDOX_RELEASE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/release/redox-destination"));
+    match std::env::var_os("REDOX_RELEASE_BIN") {
+        Some(path) => existing_release_binary(PathBuf::from(path)),
+        None => release_binary_named("redox-destination"),
+    }
+}
+
+/// Another binary of the release build (`cargo build --release` builds all).
+pub fn release_binary_named(name: &str) -> PathBuf {
+    existing_release_binary(repo_root().join("target/release").join(name))
+}
+
+fn existing_release_binary(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --release` first (`make test` does)",
@@ -392,8 +402,13 @@ impl RuntimeApi {
     /// Starts the release binary against this API; its stderr (the
     /// function's log) goes to a file the returned value can read.
     pub fn start_function(&self, env: &[(String, String)]) -> FunctionProcess {
+        self.start_binary(&release_binary(), env)
+    }
+
+    /// Like [`RuntimeApi::start_function`], with another binary.
+    pub fn start_binary(&self, binary: &Path, env: &[(String, String)]) -> FunctionProcess {
         let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(release_binary())
+        let child = Command::new(binary)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.lambda_env())

@@ -1,0 +1,471 @@
+//! Reading the queue: one SQS message, as the queue holds it, back into the
+//! Redox message the destination accepted.
+//!
+//! The reverse of [`crate::sink::sqs`]: a body sent base64 because SQS
+//! would refuse its characters (`ContentEncoding=base64`) is decoded, and an
+//! Amazon SQS Extended Client pointer (`ExtendedPayloadSize`, or the legacy
+//! `SQSLargePayloadSize`) is resolved by fetching the object from S3
+//! ([`payload`]). The attributes the sink wrote come back typed
+//! ([`RedoxAttributes`]). [`batch`] runs a whole Lambda SQS batch through
+//! a [`batch::MessageHandler`] and reports partial batch failures.
+//!
+//! Every failure is a [`DecodeError`] naming the problem; none quotes the
+//! body (bodies are PHI), and no input makes this module panic.
+
+pub mod batch;
+pub mod payload;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::auth::AuthMethod;
+use crate::redox::RedoxMeta;
+use crate::sink::sqs::{EXTENDED_POINTER_CLASS, EXTENDED_SIZE_ATTRIBUTE};
+
+pub use payload::PayloadStore;
+
+/// The size attribute of the first extended-client versions; still read.
+pub const LEGACY_SIZE_ATTRIBUTE: &str = "SQSLargePayloadSize";
+/// The pointer class name of the first (Java) extended client; still read.
+pub const LEGACY_POINTER_CLASS: &str = "com.amazon.sqs.javamessaging.MessageS3Pointer";
+
+/// One SQS message as received: its id, its body, and its String and
+/// Number message attributes by name (Binary ones are not Redox's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub message_id: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl QueueMessage {
+    /// A record of a Lambda SQS event. A record without a body decodes to
+    /// [`DecodeError::MissingBody`]; without an id, `message_id` is empty.
+    pub fn from_lambda_record(record: &aws_lambda_events::sqs::SqsMessage) -> Option<Self> {
+        Some(QueueMessage {
+            message_id: record.message_id.clone().unwrap_or_default(),
+            body: record.body.clone()?,
+            attributes: record
+                .message_attributes
+                .iter()
+                .filter_map(|(name, value)| Some((name.clone(), value.string_value.clone()?)))
+                .collect(),
+        })
+    }
+
+    /// A message from the SDK's ReceiveMessage (ask for
+    /// `MessageAttributeNames=All`, or the attributes are not there).
+    pub fn from_sdk(message: &aws_sdk_sqs::types::Message) -> Self {
+        QueueMessage {
+            message_id: message.message_id.clone().unwrap_or_default(),
+            body: message.body.clone().unwrap_or_default(),
+            attributes: message
+                .message_attributes
+                .iter()
+                .flatten()
+                .filter_map(|(name, value)| Some((name.clone(), value.string_value.clone()?)))
+                .collect(),
+        }
+    }
+
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).map(String::as_str)
+    }
+}
+
+/// The attributes the destination writes on every queued message (SPEC
+/// 3.5), each present only when the destination knew it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedoxAttributes {
+    /// The `Meta` fields: `RedoxDataModel`, `RedoxEventType`, `RedoxLogId`
+    /// (Redox's `Logs[0].ID`, the same on every retry of one message: the
+    /// idempotency key), `RedoxAttemptId`, `RedoxSourceId`, `RedoxTest`.
+    pub meta: RedoxMeta,
+    /// `RedoxEnvelope`: how the destination classified the body.
+    pub envelope: Option<String>,
+    /// `AuthMethod`: how the push was authenticated.
+    pub auth_method: Option<AuthMethod>,
+    /// `ContentType`: the push's `content-type` header.
+    pub content_type: Option<String>,
+}
+
+impl RedoxAttributes {
+    pub fn from_message(message: &QueueMessage) -> Self {
+        let text = |name: &str| message.attribute(name).map(str::to_owned);
+        RedoxAttributes {
+            meta: RedoxMeta {
+                data_model: text("RedoxDataModel"),
+                event_type: text("RedoxEventType"),
+                log_id: text("RedoxLogId"),
+                attempt_id: text("RedoxAttemptId"),
+                source_id: text("RedoxSourceId"),
+                test: match message.attribute("RedoxTest") {
+                    Some("true") => Some(true),
+                    Some("false") => Some(false),
+                    _ => None,
+                },
+            },
+            envelope: text("RedoxEnvelope"),
+            auth_method: message.attribute("AuthMethod").and_then(AuthMethod::parse),
+            content_type: text("ContentType"),
+        }
+    }
+}
+
+/// Where an offloaded body lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// The Redox message back: the body exactly as Redox sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedMessage {
+    pub message_id: String,
+    pub body: Bytes,
+    pub attributes: RedoxAttributes,
+    /// Where the body was fetched from, when it was offloaded.
+    pub offloaded_from: Option<S3Location>,
+}
+
+impl DecodedMessage {
+    /// The key to de-duplicate on: Redox's log id, which stays the same
+    /// across Redox's retries, else (a push without `Meta`) the body's
+    /// SHA-256. Delivery is at-least-once: the same message can arrive
+    /// twice (a Redox retry after a lost answer, an SQS redelivery).
+    pub fn idempotency_key(&self) -> String {
+        match &self.attributes.meta.log_id {
+            Some(log_id) => format!("redox-log:{log_id}"),
+            None => format!("sha256:{}", self.body_sha256()),
+        }
+    }
+
+    /// Hex SHA-256 of the body: lets logs and tests match a body without
+    /// showing it.
+    pub fn body_sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.body))
+    }
+}
+
+/// Why a message could not be turned back into the Redox message. The
+/// text names the problem, never the body.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the SQS record has no body")]
+    MissingBody,
+    #[error("ContentEncoding is {0:?}; only base64 is known")]
+    UnknownContentEncoding(String),
+    #[error("the body says ContentEncoding=base64 but is not valid base64")]
+    BadBase64,
+    #[error("{attribute} is not a byte count")]
+    BadPayloadSize { attribute: &'static str },
+    #[error("malformed extended-client pointer: {0}")]
+    MalformedPointer(&'static str),
+    #[error("the pointer names bucket {bucket:?}, not the payload bucket {allowed:?}")]
+    ForeignBucket { bucket: String, allowed: String },
+    #[error("the offloaded body s3://{bucket}/{key} does not exist")]
+    ObjectMissing { bucket: String, key: String },
+    #[error("the offloaded body s3://{bucket}/{key} could not be read: {detail}")]
+    StorageUnavailable {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+    #[error("S3 did not return s3://{bucket}/{key} within {timeout:?}")]
+    StorageTimeout {
+        bucket: String,
+        key: String,
+        timeout: std::time::Duration,
+    },
+    #[error("the pointer declares {declared} bytes but the object holds {actual}")]
+    SizeMismatch { declared: u64, actual: u64 },
+    #[error("the pointer declares {declared} bytes, over the {limit}-byte limit")]
+    PayloadTooLarge { declared: u64, limit: u64 },
+}
+
+/// Where a message's body is, before any I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredBody {
+    Inline(Bytes),
+    Offloaded {
+        location: S3Location,
+        declared_size: u64,
+    },
+}
+
+/// Reads the message's own body and attributes (pure, no I/O): the inline
+/// body, decoded, or the pointer to the offloaded one.
+///
+/// A message is a pointer exactly when it carries a size attribute, as the
+/// extended-client libraries decide; a body that merely looks like a
+/// pointer is an inline body. `ContentEncoding` describes the SQS body
+/// only: an offloaded object holds the raw body.
+pub fn stored_body(message: &QueueMessage) -> Result<StoredBody, DecodeError> {
+    let size = [EXTENDED_SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE]
+        .into_iter()
+        .find_map(|name| Some((name, message.attribute(name)?)));
+    if let Some((attribute, size)) = size {
+        let declared_size =
+            parse_byte_count(size).ok_or(DecodeError::BadPayloadSize { attribute })?;
+        let location = parse_pointer(&message.body)?;
+        return Ok(StoredBody::Offloaded {
+            location,
+            declared_size,
+        });
+    }
+    match message.attribute("ContentEncoding") {
+        None => Ok(StoredBody::Inline(Bytes::copy_from_slice(
+            message.body.as_bytes(),
+        ))),
+        Some("base64") => BASE64
+            .decode(message.body.as_bytes())
+            .map(|bytes| StoredBody::Inline(Bytes::from(bytes)))
+            .map_err(|_| DecodeError::BadBase64),
+        Some(other) => Err(DecodeError::UnknownContentEncoding(
+            other.chars().take(32).collect(),
+        )),
+    }
+}
+
+/// Decimal digits only (SQS Number attributes also allow signs, fractions
+/// and exponents, none of which is a byte count).
+fn parse_byte_count(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// `["<pointer class>", {"s3BucketName": "...", "s3Key": "..."}]`, the
+/// format of the extended-client libraries (and of [`crate::sink::sqs`]).
+pub fn parse_pointer(body: &str) -> Result<S3Location, DecodeError> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_str(body)
+        .map_err(|_| DecodeError::MalformedPointer("the body is not JSON"))?;
+    let Value::Array(items) = value else {
+        return Err(DecodeError::MalformedPointer(
+            "the body is not a JSON array",
+        ));
+    };
+    let [class, fields] = items.as_slice() else {
+        return Err(DecodeError::MalformedPointer(
+            "the array does not have exactly two elements",
+        ));
+    };
+    match class.as_str() {
+        Some(EXTENDED_POINTER_CLASS | LEGACY_POINTER_CLASS) => {}
+        _ => {
+            return Err(DecodeError::MalformedPointer(
+                "the first element is not a known pointer class",
+            ));
+        }
+    }
+    let field = |name: &'static str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let bucket =
+        field("s3BucketName").ok_or(DecodeError::MalformedPointer("no s3BucketName string"))?;
+    let key = field("s3Key").ok_or(DecodeError::MalformedPointer("no s3Key string"))?;
+    Ok(S3Location { bucket, key })
+}
+
+/// Turns one queued message back into the Redox message, fetching an
+/// offloaded body through `payloads`.
+pub async fn decode(
+    message: &QueueMessage,
+    payloads: &PayloadStore,
+) -> Result<DecodedMessage, DecodeError> {
+    let attributes = RedoxAttributes::from_message(message);
+    let (body, offloaded_from) = match stored_body(message)? {
+        StoredBody::Inline(body) => (body, None),
+        StoredBody::Offloaded {
+            location,
+            declared_size,
+        } => (
+            payloads.fetch(&location, declared_size).await?,
+            Some(location),
+        ),
+    };
+    Ok(DecodedMessage {
+        message_id: message.message_id.clone(),
+        body,
+        attributes,
+        offloaded_from,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str, attributes: &[(&str, &str)]) -> QueueMessage {
+        QueueMessage {
+            message_id: "m-1".into(),
+            body: body.into(),
+            attributes: attributes
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    const POINTER: &str = r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":"redox/2026-01-01/k"}]"#;
+
+    #[test]
+    fn an_inline_body_is_returned_as_it_is() {
+        assert_eq!(
+            stored_body(&message("{\"Meta\":{}}", &[])).unwrap(),
+            StoredBody::Inline(Bytes::from_static(b"{\"Meta\":{}}"))
+        );
+    }
+
+    #[test]
+    fn a_base64_body_is_decoded_to_its_bytes() {
+        let encoded = BASE64.encode(b"a\x00b\xff");
+        assert_eq!(
+            stored_body(&message(&encoded, &[("ContentEncoding", "base64")])).unwrap(),
+            StoredBody::Inline(Bytes::from_static(b"a\x00b\xff"))
+        );
+        assert!(matches!(
+            stored_body(&message("not base64!", &[("ContentEncoding", "base64")])),
+            Err(DecodeError::BadBase64)
+        ));
+        assert!(matches!(
+            stored_body(&message("x", &[("ContentEncoding", "gzip")])),
+            Err(DecodeError::UnknownContentEncoding(e)) if e == "gzip"
+        ));
+    }
+
+    #[test]
+    fn a_pointer_is_read_with_either_size_attribute() {
+        let expected = StoredBody::Offloaded {
+            location: S3Location {
+                bucket: "b".into(),
+                key: "redox/2026-01-01/k".into(),
+            },
+            declared_size: 1234,
+        };
+        for attribute in ["ExtendedPayloadSize", "SQSLargePayloadSize"] {
+            assert_eq!(
+                stored_body(&message(POINTER, &[(attribute, "1234")])).unwrap(),
+                expected
+            );
+        }
+        let legacy = POINTER.replace(EXTENDED_POINTER_CLASS, LEGACY_POINTER_CLASS);
+        assert!(stored_body(&message(&legacy, &[("ExtendedPayloadSize", "1234")])).is_ok());
+    }
+
+    #[test]
+    fn a_pointer_shaped_body_without_a_size_attribute_is_inline() {
+        assert_eq!(
+            stored_body(&message(POINTER, &[])).unwrap(),
+            StoredBody::Inline(Bytes::from_static(POINTER.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn malformed_pointers_and_sizes_are_named() {
+        for body in [
+            "not json",
+            "{}",
+            "[]",
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer"]"#,
+            r#"["other.Class",{"s3BucketName":"b","s3Key":"k"}]"#,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3Key":"k"}]"#,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":""}]"#,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":7}]"#,
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":"k"},1]"#,
+        ] {
+            let result = stored_body(&message(body, &[("ExtendedPayloadSize", "5")]));
+            assert!(
+                matches!(result, Err(DecodeError::MalformedPointer(_))),
+                "{body}: {result:?}"
+            );
+        }
+        for size in ["", "-1", "1.5", "1e3", " 12", "99999999999999999999999"] {
+            let result = stored_body(&message(POINTER, &[("SQSLargePayloadSize", size)]));
+            assert!(
+                matches!(
+                    result,
+                    Err(DecodeError::BadPayloadSize {
+                        attribute: "SQSLargePayloadSize"
+                    })
+                ),
+                "{size:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_the_body() {
+        let secret = "PHI-Jane-Doe-1970";
+        for (body, attributes) in [
+            (
+                format!("[\"{secret}\"]"),
+                vec![("ExtendedPayloadSize", "1")],
+            ),
+            (format!("{secret}!!"), vec![("ContentEncoding", "base64")]),
+            (secret.to_owned(), vec![("ExtendedPayloadSize", "1")]),
+        ] {
+            let error = stored_body(&message(&body, &attributes)).unwrap_err();
+            assert!(!error.to_string().contains(secret), "{error}");
+            assert!(!format!("{error:?}").contains(secret), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn attributes_come_back_typed_and_the_log_id_is_the_idempotency_key() {
+        let queued = message(
+            "{}",
+            &[
+                ("RedoxDataModel", "PatientAdmin"),
+                ("RedoxEventType", "Arrival"),
+                ("RedoxLogId", "log-1"),
+                ("RedoxAttemptId", "attempt-1"),
+                ("RedoxSourceId", "source-1"),
+                ("RedoxTest", "true"),
+                ("RedoxEnvelope", "data-model"),
+                ("AuthMethod", "sigv4"),
+                ("ContentType", "application/json"),
+            ],
+        );
+        let attributes = RedoxAttributes::from_message(&queued);
+        assert_eq!(
+            attributes,
+            RedoxAttributes {
+                meta: RedoxMeta {
+                    data_model: Some("PatientAdmin".into()),
+                    event_type: Some("Arrival".into()),
+                    log_id: Some("log-1".into()),
+                    attempt_id: Some("attempt-1".into()),
+                    source_id: Some("source-1".into()),
+                    test: Some(true),
+                },
+                envelope: Some("data-model".into()),
+                auth_method: Some(AuthMethod::Sigv4),
+                content_type: Some("application/json".into()),
+            }
+        );
+        let mut decoded = DecodedMessage {
+            message_id: "m".into(),
+            body: Bytes::from_static(b"{}"),
+            attributes,
+            offloaded_from: None,
+        };
+        assert_eq!(decoded.idempotency_key(), "redox-log:log-1");
+        decoded.attributes.meta.log_id = None;
+        assert_eq!(
+            decoded.idempotency_key(),
+            format!("sha256:{}", hex::encode(Sha256::digest(b"{}")))
+        );
+    }
+}
