@@ -27,9 +27,13 @@
 //!   [`response`], [`clock`] and [`telemetry`] are small shared pieces;
 //!   [`guard`] turns a panic in one request into that request's 500;
 //!   [`metrics`] makes each request's log line a CloudWatch EMF record.
+//!
+//! Beside the request path, [`cli`] is the operator's command line
+//! (`verify`, `send`): it acts as Redox against a destination's URL.
 
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod destination;
