@@ -223,20 +223,24 @@ mod tests {
         (listener, port)
     }
 
+    async fn failed_get(client: &HttpClient, scheme: &str, port: u16) -> TransportError {
+        client
+            .send(Outgoing {
+                method: Method::GET,
+                url: parse_url(&format!("{scheme}://127.0.0.1:{port}/")).unwrap(),
+                headers: Vec::new(),
+                body: Bytes::new(),
+            })
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn a_refused_connection_is_a_connection_error() {
         let (listener, port) = listener().await;
         drop(listener);
         let client = HttpClient::new(false, Duration::from_secs(5)).unwrap();
-        let error = client
-            .send(Outgoing {
-                method: Method::GET,
-                url: parse_url(&format!("http://127.0.0.1:{port}/")).unwrap(),
-                headers: Vec::new(),
-                body: Bytes::new(),
-            })
-            .await
-            .unwrap_err();
+        let error = failed_get(&client, "http", port).await;
         assert!(matches!(error, TransportError::Connect { .. }), "{error}");
         assert!(error.to_string().starts_with("connection error"), "{error}");
     }
@@ -254,15 +258,7 @@ mod tests {
             }
         });
         let client = HttpClient::new(true, Duration::from_secs(5)).unwrap();
-        let error = client
-            .send(Outgoing {
-                method: Method::GET,
-                url: parse_url(&format!("https://127.0.0.1:{port}/")).unwrap(),
-                headers: Vec::new(),
-                body: Bytes::new(),
-            })
-            .await
-            .unwrap_err();
+        let error = failed_get(&client, "https", port).await;
         assert!(matches!(error, TransportError::Tls { .. }), "{error}");
         assert!(error.to_string().starts_with("TLS failure"), "{error}");
     }
@@ -277,15 +273,7 @@ mod tests {
             }
         });
         let client = HttpClient::new(false, Duration::from_millis(300)).unwrap();
-        let error = client
-            .send(Outgoing {
-                method: Method::GET,
-                url: parse_url(&format!("http://127.0.0.1:{port}/")).unwrap(),
-                headers: Vec::new(),
-                body: Bytes::new(),
-            })
-            .await
-            .unwrap_err();
+        let error = failed_get(&client, "http", port).await;
         assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
         hold.abort();
     }

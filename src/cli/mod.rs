@@ -287,44 +287,30 @@ mod tests {
         );
     }
 
+    const SIGV4: [&str; 7] = [
+        "--sigv4",
+        "--access-key-id",
+        "AKID",
+        "--secret-access-key",
+        "s",
+        "--region",
+        "us-east-1",
+    ];
+    const OAUTH: [&str; 6] = [
+        "--oauth-token-url",
+        "http://127.0.0.1:8080/oauth2/token",
+        "--client-id",
+        "redox",
+        "--client-secret",
+        "s",
+    ];
+
     #[test]
     fn sigv4_and_oauth_take_their_own_fields_and_exclude_each_other() {
-        let sigv4 = send_args(&[
-            "--sigv4",
-            "--access-key-id",
-            "AKID",
-            "--secret-access-key",
-            "s",
-            "--region",
-            "us-east-1",
-        ])
-        .unwrap();
+        let sigv4 = send_args(&SIGV4).unwrap();
         assert!(matches!(credential_of(&sigv4), Ok(Credential::Sigv4(k)) if k.service == "lambda"));
-        let oauth = send_args(&[
-            "--oauth-token-url",
-            "http://127.0.0.1:8080/oauth2/token",
-            "--client-id",
-            "redox",
-            "--client-secret",
-            "s",
-        ])
-        .unwrap();
+        let oauth = send_args(&OAUTH).unwrap();
         assert!(matches!(credential_of(&oauth), Ok(Credential::OAuth(c)) if c.scope.is_none()));
-        let both = send_args(&[
-            "--sigv4",
-            "--access-key-id",
-            "AKID",
-            "--secret-access-key",
-            "s",
-            "--region",
-            "r",
-            "--oauth-token-url",
-            "http://x/",
-            "--client-id",
-            "c",
-            "--client-secret",
-            "s",
-        ]);
-        assert!(both.is_err());
+        assert!(send_args(&[SIGV4.as_slice(), OAUTH.as_slice()].concat()).is_err());
     }
 }
