@@ -416,4 +416,27 @@ mod tests {
             "abc.lambda-url.us-east-1.on.aws"
         );
     }
+
+    #[tokio::test]
+    async fn the_token_goes_as_verification_token_and_as_bearer() {
+        let client = HttpClient::new(false, Duration::from_secs(1)).unwrap();
+        let url: Uri = "http://127.0.0.1:8080/".parse().unwrap();
+        let mut presenter = Presenter::new(Credential::Token(Secret::new("tok-1".into())));
+        let headers = presenter
+            .push_headers(&client, &url, "application/json", b"{}")
+            .await
+            .unwrap();
+        let shown: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("content-type", "application/json"),
+                ("verification-token", "tok-1"),
+                ("authorization", "Bearer tok-1"),
+            ]
+        );
+    }
 }
