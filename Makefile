@@ -11,11 +11,19 @@ DEPLOY_STAMP := $(VENV)/.deploy-tools
 # sam finds cargo-lambda, and cargo-lambda finds zig, in the project's venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test fuzz venv lint fmt clippy template-lint bench perf build-release lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
+.PHONY: run smoke test fuzz venv lint fmt clippy template-lint bench perf build-release lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
 
 ## run: serve locally on 127.0.0.1:8080 with the embedded defaults
 run:
 	$(CARGO) run
+
+## smoke: act as Redox against a URL: verify, then send one message (make smoke URL=https://… TOKEN=…)
+# The token goes through the environment, and the recipe is not echoed, so
+# it is not printed.
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=<destination URL> [TOKEN=<verification token>]" >&2; exit 2; }
+	@REDOX_VERIFICATION_TOKEN="$${TOKEN:-$$REDOX_VERIFICATION_TOKEN}" $(CARGO) run --quiet -- verify "$(URL)"
+	@REDOX_VERIFICATION_TOKEN="$${TOKEN:-$$REDOX_VERIFICATION_TOKEN}" $(CARGO) run --quiet -- send "$(URL)"
 
 ## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests, sample events through cargo-lambda
 test: venv lint build-release lambda-tools

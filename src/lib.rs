@@ -43,7 +43,9 @@
 //!
 //! Reading the queue is the other way round: `consumer/` turns a queued
 //! SQS message back into the Redox message (base64, S3 pointers) and runs a
-//! Lambda SQS batch for the `redox-consumer` binary (`bin/`).
+//! Lambda SQS batch for the `redox-consumer` binary (`bin/`). And `cli/`
+//! acts as Redox from the command line (`redox-destination verify`/`send`)
+//! to check a destination before Redox is pointed at it.
 //!
 //! Dependencies point one way (no module imports one that imports it
 //! back): `front` -> `destination` -> `auth`, `oauth`, `redox`, `sink`;
@@ -55,6 +57,7 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consumer;

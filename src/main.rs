@@ -1,5 +1,6 @@
 //! The `redox-destination` binary: Lambda mode when `AWS_LAMBDA_RUNTIME_API`
-//! is set, otherwise a local HTTP server on `REDOX_LISTEN`.
+//! is set, otherwise a local HTTP server on `REDOX_LISTEN`; with a
+//! subcommand (`verify`, `send`), the operator's command line ([`cli`]).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use redox_destination::app::{self, StartupReport};
 use redox_destination::config::Config;
 use redox_destination::front::{lambda, local};
-use redox_destination::telemetry;
+use redox_destination::{cli, telemetry};
 
 fn print_banner(report: &StartupReport, listen: &std::net::SocketAddr) {
     println!("redox-destination listening on http://{listen}/");
@@ -30,6 +31,13 @@ fn join(methods: &[redox_destination::auth::AuthMethod]) -> String {
 }
 
 fn main() -> ExitCode {
+    // Only a command line with arguments is parsed: Lambda starts the
+    // bootstrap with none, so its init never pays for the parser.
+    if std::env::args_os().len() > 1
+        && let Some(code) = cli::main(std::env::args_os())
+    {
+        return code;
+    }
     // Lambda hands the function one invocation at a time, so a single-threaded
     // runtime loses nothing there and spares every request the hand-offs
     // between worker threads (wake-ups, context switches), which cost more

@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod faults;
+pub mod function_url;
 pub mod signers;
 pub mod template;
 

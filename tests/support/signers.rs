@@ -75,11 +75,19 @@ pub fn read_http_message(stream: &mut TcpStream) -> Vec<u8> {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
+    try_read_http_message(stream).expect("connection closed before the message was complete")
+}
+
+/// Like [`read_http_message`], or `None` when the peer closes (or goes
+/// silent) first: how a kept-alive connection ends.
+pub fn try_read_http_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut raw = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = stream.read(&mut chunk).expect("read");
-        assert!(n > 0, "connection closed before the message was complete");
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
         raw.extend_from_slice(&chunk[..n]);
         if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
@@ -89,7 +97,7 @@ pub fn read_http_message(stream: &mut TcpStream) -> Vec<u8> {
                 .map(|v| v.trim().parse().expect("content-length"))
                 .unwrap_or(0);
             if raw.len() >= end + 4 + length {
-                return raw;
+                return Some(raw);
             }
         }
     }

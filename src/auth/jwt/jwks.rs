@@ -39,6 +39,38 @@ pub fn check_url(text: &str) -> Result<Uri, String> {
     }
 }
 
+/// The connector of the project's one TLS stack (rustls on aws-lc-rs, as the
+/// AWS SDK uses): `https://` and `http://`, HTTP/1.1. The system's root
+/// certificates are loaded only when `with_roots` (a plain-http client skips
+/// the cost); connecting gives up after `connect_timeout`.
+pub fn https_connector(
+    with_roots: bool,
+    connect_timeout: Duration,
+) -> Result<HttpsConnector<HttpConnector>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?;
+    let tls = if with_roots {
+        builder
+            .with_native_roots()
+            .map_err(|e| format!("no system root certificates for TLS: {e}"))?
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    };
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    Ok(HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
 /// A JWKS read over HTTPS.
 pub struct HttpsJwks {
     url: Uri,
@@ -51,28 +83,7 @@ impl HttpsJwks {
     /// bounded by `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<HttpsJwks, String> {
         let url = check_url(url)?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS set-up: {e}"))?;
-        let tls = if url.scheme_str() == Some("https") {
-            builder
-                .with_native_roots()
-                .map_err(|e| format!("no system root certificates for TLS: {e}"))?
-                .with_no_client_auth()
-        } else {
-            builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = https_connector(url.scheme_str() == Some("https"), timeout)?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(HttpsJwks {
             url,
