@@ -26,7 +26,8 @@
 //! - [`config`] reads the environment; [`app`] wires everything at start-up;
 //!   [`response`], [`clock`] and [`telemetry`] are small shared pieces;
 //!   [`guard`] turns a panic in one request into that request's 500;
-//!   [`metrics`] makes each request's log line a CloudWatch EMF record.
+//!   [`metrics`] makes each request's log line a CloudWatch EMF record;
+//!   [`malloc_tuning`] keeps large buffers' pages between invocations.
 
 pub mod app;
 pub mod auth;
@@ -41,6 +42,7 @@ pub mod jwt_trust;
 pub mod lambda_event;
 pub mod lambda_front;
 pub mod local_server;
+pub mod malloc_tuning;
 pub mod material;
 pub mod metrics;
 pub mod oauth;
