@@ -145,9 +145,12 @@ mod tests {
     use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
     use std::sync::{Arc, Mutex};
 
+    /// One request as sent: its body and its Content-Length header.
+    type Sent = (Vec<u8>, Option<String>);
+
     /// Keeps each request's body and Content-Length; answers as SQS does.
     #[derive(Debug, Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<(Vec<u8>, Option<String>)>>>);
+    struct Capture(Arc<Mutex<Vec<Sent>>>);
 
     impl HttpConnector for Capture {
         fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
@@ -187,7 +190,7 @@ mod tests {
         aws_sdk_sqs::Client::from_conf(config.build())
     }
 
-    async fn send(body: &str, fast: bool) -> (Vec<u8>, Option<String>) {
+    async fn send(body: &str, fast: bool) -> Sent {
         let capture = Capture::default();
         let client = client(&capture, fast.then(FastBodyInterceptor::new));
         let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
