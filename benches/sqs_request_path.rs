@@ -73,7 +73,8 @@ impl HttpClient for CannedSqs {
     }
 }
 
-/// The SQS client as `app` builds it (same timeouts), on the canned answer.
+/// The SQS client as `app` builds it (same timeouts, the body interceptor),
+/// on the canned answer.
 async fn sqs_client() -> aws_sdk_sqs::Client {
     let timeout = Duration::from_secs(5);
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -89,7 +90,10 @@ async fn sqs_client() -> aws_sdk_sqs::Client {
         )
         .load()
         .await;
-    aws_sdk_sqs::Client::new(&sdk)
+    let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
+        .interceptor(redox_destination::sink::sqs_body::FastBodyInterceptor::new())
+        .build();
+    aws_sdk_sqs::Client::from_conf(sqs)
 }
 
 /// A Redox PatientAdmin message padded with notes to about `size` bytes.

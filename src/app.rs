@@ -89,6 +89,7 @@ fn sqs_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_sqs::Clie
     let sqs = aws_sdk_sqs::config::Builder::from(sdk)
         .timeout_config(aws_timeouts(config))
         .retry_config(RetryConfig::disabled())
+        .interceptor(crate::sink::sqs_body::FastBodyInterceptor::new())
         .build();
     aws_sdk_sqs::Client::from_conf(sqs)
 }

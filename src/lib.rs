@@ -15,6 +15,7 @@
 //!   lambda_event.rs Function URL / HTTP API / REST API events <-> request
 //!   local.rs        the local HTTP server (`cargo run`)
 //!   guard.rs        a panic in one request becomes that request's 500
+//!   malloc_tuning.rs  glibc's allocator tuned for one invocation at a time
 //! inbound.rs      the one request value every front door produces
 //! destination/    one request in, one answer and one log line out
 //!   mod.rs          the deadline, and routing: OAuth endpoints or the table
@@ -34,7 +35,8 @@
 //!                   sets, refreshing each once when it may be stale
 //! oauth/          the built-in OAuth 2.0 issuer: issuer.rs (pure), throttle.rs
 //! sink/           where accepted messages go: mod.rs (trait, message),
-//!                 sqs.rs (SQS + S3 offload), spool.rs (local folder)
+//!                 sqs.rs (SQS + S3 offload), sqs_body.rs (the SendMessage
+//!                 body escaped once), spool.rs (local folder)
 //! response.rs     the answer value every front door writes back
 //! telemetry/      logging set-up (mod.rs) and CloudWatch EMF (metrics.rs)
 //! config.rs       the environment, validated; app.rs wires it at start-up

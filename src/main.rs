@@ -44,6 +44,10 @@ fn main() -> ExitCode {
     // CPU than the request itself. The local server keeps worker threads for
     // concurrent clients.
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if in_lambda {
+        // Best effort: glibc's defaults stay if refused.
+        redox_destination::front::malloc_tuning::tune_for_one_invocation_at_a_time();
+    }
     let mut builder = if in_lambda {
         tokio::runtime::Builder::new_current_thread()
     } else {

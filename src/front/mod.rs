@@ -7,8 +7,11 @@
 //!   response shape.
 //! - [`local`]: the local HTTP server (`cargo run`).
 //! - [`guard`]: a panic in one request becomes that request's 500.
+//! - [`malloc_tuning`]: glibc's allocator tuned for one invocation at a
+//!   time (Lambda mode).
 
 pub mod guard;
 pub mod lambda;
 pub mod lambda_event;
 pub mod local;
+pub mod malloc_tuning;

@@ -6,6 +6,7 @@
 
 pub mod spool;
 pub mod sqs;
+pub mod sqs_body;
 
 use std::time::SystemTime;
 

@@ -81,6 +81,23 @@ impl S3Offload {
     fn applies(&self, inline_size: usize) -> bool {
         self.always || inline_size > self.threshold
     }
+
+    /// Whether `message` goes through S3. Its inline size is the body's
+    /// as text or, for a body SQS would refuse, as base64 (always larger);
+    /// the body is scanned only when those two sizes fall on either side
+    /// of the threshold, so a large body is not read just to be sent to S3.
+    fn applies_to(&self, message: &QueuedMessage) -> bool {
+        if self.applies(SqsPayload::inline_size(message, true)) {
+            return true;
+        }
+        if !self.applies(SqsPayload::inline_size(message, false)) {
+            return false;
+        }
+        self.applies(SqsPayload::inline_size(
+            message,
+            sqs_accepts_body(&message.body),
+        ))
+    }
 }
 
 /// The body and attributes exactly as they will be sent.
@@ -457,13 +474,13 @@ fn offload_key(prefix: &str, received_at: std::time::SystemTime) -> String {
 impl Sink for SqsSink {
     fn put<'a>(&'a self, message: &'a QueuedMessage) -> BoxFuture<'a, Result<String, SinkError>> {
         Box::pin(async move {
-            let body_accepted = sqs_accepts_body(&message.body);
-            let size = SqsPayload::inline_size(message, body_accepted);
             if let Some(offload) = &self.offload
-                && offload.applies(size)
+                && offload.applies_to(message)
             {
                 return self.put_offloaded(offload, message).await;
             }
+            let body_accepted = sqs_accepts_body(&message.body);
+            let size = SqsPayload::inline_size(message, body_accepted);
             if size > SQS_MAX_MESSAGE_BYTES {
                 return Err(SinkError::TooLarge {
                     size,
@@ -476,12 +493,9 @@ impl Sink for SqsSink {
     }
 
     fn offloads(&self, message: &QueuedMessage) -> bool {
-        self.offload.as_ref().is_some_and(|offload| {
-            offload.applies(SqsPayload::inline_size(
-                message,
-                sqs_accepts_body(&message.body),
-            ))
-        })
+        self.offload
+            .as_ref()
+            .is_some_and(|offload| offload.applies_to(message))
     }
 
     fn describe(&self) -> String {
@@ -521,6 +535,42 @@ mod tests {
             None,
             SystemTime::UNIX_EPOCH,
         )
+    }
+
+    fn offload(threshold: usize, always: bool) -> S3Offload {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .build();
+        S3Offload {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: "bucket".into(),
+            prefix: String::new(),
+            threshold,
+            always,
+        }
+    }
+
+    #[test]
+    fn the_offload_decision_matches_the_inline_size_sqs_would_count() {
+        // Bodies of one length, one sent as text, one (a refused byte) as
+        // base64: a threshold between their inline sizes sends only the
+        // second to S3.
+        let text = message(&[b'a'; 300], None);
+        let mut refused_body = [b'a'; 300];
+        refused_body[150] = 0x01;
+        let refused = message(&refused_body, None);
+        let as_text = SqsPayload::inline_size(&text, true);
+        let as_base64 = SqsPayload::inline_size(&refused, false);
+        assert_eq!(as_text, SqsPayload::from_message(&text).size());
+        assert_eq!(as_base64, SqsPayload::from_message(&refused).size());
+        let between = offload(as_text, false);
+        assert!(!between.applies_to(&text));
+        assert!(between.applies_to(&refused));
+        let below = offload(as_text - 1, false);
+        assert!(below.applies_to(&text) && below.applies_to(&refused));
+        let above = offload(as_base64, false);
+        assert!(!above.applies_to(&text) && !above.applies_to(&refused));
+        assert!(offload(usize::MAX, true).applies_to(&text));
     }
 
     #[test]
