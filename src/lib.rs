@@ -45,7 +45,8 @@
 //!
 //! Reading the queue is the other way round: `consumer/` turns a queued
 //! SQS message back into the Redox message (base64, S3 pointers) and runs a
-//! Lambda SQS batch for the `redox-consumer` binary (`bin/`). And `cli/`
+//! batch of them for the `redox-consumer` binary (`bin/`), from a Lambda
+//! SQS event or, outside Lambda, from its own ReceiveMessage (`poll.rs`). And `cli/`
 //! acts as Redox from the command line (`redox-destination verify`/`send`)
 //! to check a destination before Redox is pointed at it.
 //!

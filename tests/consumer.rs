@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
@@ -67,23 +67,38 @@ fn pushes() -> Vec<(Option<&'static str>, Vec<u8>)> {
     ]
 }
 
+/// Sends `bodies` through the destination into `queue`, offloading to
+/// `bucket` above 4 KiB.
+async fn push_through_the_destination(
+    world: &World,
+    queue: &str,
+    bucket: &str,
+    bodies: &[Vec<u8>],
+) {
+    let destination = world
+        .destination(&[
+            ("REDOX_VERIFICATION_TOKEN", TOKEN),
+            ("REDOX_QUEUE_URL", queue),
+            ("REDOX_PAYLOAD_BUCKET", bucket),
+            ("REDOX_OFFLOAD_THRESHOLD_BYTES", "4096"),
+        ])
+        .await;
+    for body in bodies {
+        let answer = send(&destination, TOKEN, body).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+}
+
+fn push_bodies() -> Vec<Vec<u8>> {
+    pushes().into_iter().map(|(_, body)| body).collect()
+}
+
 /// A queue and a bucket on moto, the pushes sent through the destination,
 /// and the messages as the queue holds them.
 async fn pushed_through_the_destination(world: &World, name: &str) -> (String, Vec<Message>) {
     let queue = world.queue(name).await;
     let bucket = world.bucket(&format!("{name}-payloads")).await;
-    let destination = world
-        .destination(&[
-            ("REDOX_VERIFICATION_TOKEN", TOKEN),
-            ("REDOX_QUEUE_URL", &queue),
-            ("REDOX_PAYLOAD_BUCKET", &bucket),
-            ("REDOX_OFFLOAD_THRESHOLD_BYTES", "4096"),
-        ])
-        .await;
-    for (_, body) in pushes() {
-        let answer = send(&destination, TOKEN, &body).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-    }
+    push_through_the_destination(world, &queue, &bucket, &push_bodies()).await;
     let messages = world.receive_all(&queue).await;
     assert_eq!(messages.len(), pushes().len());
     (bucket, messages)
@@ -415,25 +430,40 @@ async fn the_consumer_lambda_reports_exactly_the_records_it_could_not_decode() {
 
     // Every other record was decoded to exactly the bytes pushed: the log
     // line names its size and SHA-256 (never the body).
-    let logged = logged_messages(&function.log());
-    assert_eq!(logged.len(), messages.len(), "{}", function.log());
-    let pushes = pushes();
+    let log = function.log();
+    assert_one_line_per_push(&log, &owned(pushes()));
+    let logged = logged_messages(&log);
     for message in &messages {
         let id = message.message_id().expect("id");
-        let line = &logged[id];
-        let (log_id, body) = pushes
-            .iter()
-            .find(|(_, body)| line["sha256"] == sha256_hex(body))
-            .unwrap_or_else(|| panic!("no push has the digest of {id}: {line}"));
-        assert_eq!(line["size"], body.len(), "{line}");
-        assert_eq!(line["log_id"], log_id.unwrap_or("-"), "{line}");
+        assert!(logged.contains_key(id), "{id} not logged: {log}");
     }
-    let log = function.log();
-    for push in &pushes {
-        let text = String::from_utf8_lossy(&push.1);
+    assert_no_body_in(&log);
+}
+
+fn assert_no_body_in(log: &str) {
+    for (_, body) in pushes() {
+        let text = String::from_utf8_lossy(&body);
         assert!(!log.contains(text.as_ref()), "a body is in the log");
     }
     assert!(!log.contains("Résumé"), "a body is in the log");
+}
+
+/// Checks the consumer's "redox message" lines against what was pushed:
+/// one per push, each with its log id, size and SHA-256.
+fn assert_one_line_per_push(log: &str, pushes: &[(Option<String>, Vec<u8>)]) {
+    let logged = logged_messages(log);
+    assert_eq!(logged.len(), pushes.len(), "{log}");
+    let mut seen = BTreeSet::new();
+    for line in logged.values() {
+        let (log_id, body) = pushes
+            .iter()
+            .find(|(_, body)| line["sha256"] == sha256_hex(body))
+            .unwrap_or_else(|| panic!("no push has the digest of {line}"));
+        assert_eq!(line["size"], body.len(), "{line}");
+        assert_eq!(line["log_id"], log_id.as_deref().unwrap_or("-"), "{line}");
+        seen.insert(line["sha256"].to_string());
+    }
+    assert_eq!(seen.len(), pushes.len(), "a push was logged twice: {log}");
 }
 
 /// events/expected.json's `batch_item_failures` for one sample.
@@ -492,4 +522,211 @@ async fn the_sample_sqs_events_give_their_expected_batch_failures() {
     assert_eq!(line["offloaded"], true, "{line}");
     // inline + base64 + offloaded + the good half of the broken batch.
     assert_eq!(logged.len(), 4, "{}", function.log());
+}
+
+// ---- redox-consumer outside Lambda: it reads the queue itself ----
+
+/// The release `redox-consumer` started outside Lambda against `queue` on
+/// moto, its stderr (logs and summary) in a file.
+struct LocalConsumer {
+    child: support::ChildGuard,
+    log: tempfile::NamedTempFile,
+}
+
+impl LocalConsumer {
+    fn start(world: &World, queue: &str, bucket: &str, follow: bool) -> LocalConsumer {
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let child = std::process::Command::new(release_binary_named("redox-consumer"))
+            .envs(world.moto.aws_env())
+            .env("REDOX_QUEUE_URL", queue)
+            .env("REDOX_PAYLOAD_BUCKET", bucket)
+            .env("REDOX_CONSUMER_FOLLOW", if follow { "1" } else { "0" })
+            .env("RUST_LOG", "info")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log.reopen().expect("log file"))
+            .spawn()
+            .expect("start redox-consumer");
+        LocalConsumer {
+            child: support::ChildGuard(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Waits for it to exit; its exit code and its stderr.
+    fn wait(mut self) -> (Option<i32>, String) {
+        let status = self.child.0.wait().expect("wait for redox-consumer");
+        (status.code(), self.log())
+    }
+}
+
+/// Messages on the queue, visible or in flight.
+async fn queue_depth(world: &World, queue: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let attributes = world
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(Name::ApproximateNumberOfMessages)
+        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(Name::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    attributes
+        .values()
+        .map(|n| n.parse::<u64>().expect("a count"))
+        .sum()
+}
+
+fn owned(pushes: Vec<(Option<&str>, Vec<u8>)>) -> Vec<(Option<String>, Vec<u8>)> {
+    pushes
+        .into_iter()
+        .map(|(id, body)| (id.map(str::to_owned), body))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_local_consumer_drains_the_queue_and_leaves_only_what_failed() {
+    let world = World::start().await;
+    let queue = world.queue("consumer-drain").await;
+    // Short, so that the failed message is visible again soon after.
+    world
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "2",
+        )
+        .send()
+        .await
+        .expect("set the visibility timeout");
+    let bucket = world.bucket("consumer-drain-payloads").await;
+    push_through_the_destination(&world, &queue, &bucket, &push_bodies()).await;
+    let size = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value("10")
+        .build()
+        .expect("attribute");
+    let broken = world
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(
+            r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"x"}]"#,
+        )
+        .message_attributes("ExtendedPayloadSize", size)
+        .send()
+        .await
+        .expect("send the broken pointer")
+        .message_id
+        .expect("its id");
+
+    let (code, log) = LocalConsumer::start(&world, &queue, &bucket, false).wait();
+
+    // Exit 1: a message failed and stays on the queue.
+    assert_eq!(code, Some(1), "{log}");
+    let summary = format!("redox-consumer: {queue}: received 5, decoded 4, failed 1");
+    assert!(log.lines().any(|line| line == summary), "{log}");
+    assert_one_line_per_push(&log, &owned(pushes()));
+    let warned = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .any(|line| line["level"] == "WARN" && line["message_id"] == broken.as_str());
+    assert!(warned, "no warning for the broken pointer: {log}");
+    assert_no_body_in(&log);
+
+    // The good messages were deleted; the broken one comes back after its
+    // visibility timeout, received once more.
+    assert_eq!(queue_depth(&world, &queue).await, 1);
+    let again = world
+        .sqs
+        .receive_message()
+        .queue_url(&queue)
+        .wait_time_seconds(10)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message_id(), Some(broken.as_str()));
+    let receives = again[0]
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(receives >= Some(2), "{receives:?}");
+}
+
+#[tokio::test]
+async fn the_local_consumer_drains_batch_after_batch_and_exits_0() {
+    let world = World::start().await;
+    let queue = world.queue("consumer-drain-all").await;
+    let bucket = world.bucket("consumer-drain-all-payloads").await;
+    // More than two ReceiveMessage batches of 10.
+    let pushed: Vec<(Option<String>, Vec<u8>)> = (0..23)
+        .map(|i| {
+            let log_id = format!("log-{i}");
+            let body = redox_push(&log_id, "PatientAdmin", &format!("message {i}"));
+            (Some(log_id), body)
+        })
+        .collect();
+    let bodies: Vec<Vec<u8>> = pushed.iter().map(|(_, body)| body.clone()).collect();
+    push_through_the_destination(&world, &queue, &bucket, &bodies).await;
+
+    let (code, log) = LocalConsumer::start(&world, &queue, &bucket, false).wait();
+
+    assert_eq!(code, Some(0), "{log}");
+    let summary = format!("redox-consumer: {queue}: received 23, decoded 23, failed 0");
+    assert!(log.lines().any(|line| line == summary), "{log}");
+    assert_one_line_per_push(&log, &pushed);
+    assert_eq!(queue_depth(&world, &queue).await, 0);
+}
+
+#[tokio::test]
+async fn the_local_consumer_follows_the_queue_until_interrupted() {
+    let world = World::start().await;
+    let queue = world.queue("consumer-follow").await;
+    let bucket = world.bucket("consumer-follow-payloads").await;
+    let pushed = owned(pushes());
+    let consumer = LocalConsumer::start(&world, &queue, &bucket, true);
+    // Pushed one at a time, each after the previous one was read: the
+    // consumer is still there, waiting for more.
+    for (count, (_, body)) in pushed.iter().enumerate() {
+        push_through_the_destination(&world, &queue, &bucket, std::slice::from_ref(body)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while logged_messages(&consumer.log()).len() <= count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not read: {}",
+                consumer.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &consumer.child.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(interrupted.success());
+
+    let (code, log) = consumer.wait();
+    assert_eq!(code, Some(0), "{log}");
+    let summary = format!("redox-consumer: {queue}: received 4, decoded 4, failed 0");
+    assert!(log.lines().any(|line| line == summary), "{log}");
+    assert_one_line_per_push(&log, &pushed);
+    assert_eq!(queue_depth(&world, &queue).await, 0);
 }

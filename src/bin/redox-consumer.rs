@@ -1,15 +1,29 @@
-//! `redox-consumer`: an SQS-triggered Lambda that reads what the destination
-//! queued. Every record of a batch is decoded back into the Redox message
-//! (base64 bodies, S3-offloaded bodies) and handed to a handler; the answer
-//! lists the records that failed (`batchItemFailures`).
+//! `redox-consumer`: reads what the destination queued. Every message is
+//! decoded back into the Redox message (base64 bodies, S3-offloaded bodies)
+//! and handed to a handler.
+//!
+//! - **In Lambda** (`AWS_LAMBDA_RUNTIME_API` set) it is an SQS-triggered
+//!   function: the answer to each batch lists the records that failed
+//!   (`batchItemFailures`).
+//! - **Anywhere else** it reads `REDOX_QUEUE_URL` itself, as the event
+//!   source mapping would ([`poll`]): batches of up to 10, the messages
+//!   that succeeded deleted, failed ones left to come back (and reach the
+//!   dead-letter queue). It drains the queue and stops, printing
+//!   `received N, decoded N, failed N` on stderr; `--follow` (or
+//!   `REDOX_CONSUMER_FOLLOW=1`) keeps polling until Ctrl-C. Exit status: 0
+//!   when every message received was handled and deleted, 1 when some were
+//!   not (they stay on the queue) or the queue could not be read, 2 for a
+//!   configuration error.
 //!
 //! Your own processing goes where [`LogMessage`] is plugged in below: write
 //! a [`MessageHandler`] (its documentation says how to be idempotent on
 //! `RedoxLogId`) and pass it instead.
 //!
 //! Environment: `REDOX_PAYLOAD_BUCKET` (pointers to other buckets are
-//! refused), `REDOX_AWS_TIMEOUT_MS` (bound on one S3 fetch, default 5000),
-//! `RUST_LOG`, and the standard AWS SDK variables.
+//! refused), `REDOX_AWS_TIMEOUT_MS` (bound on one S3 fetch or SQS call,
+//! default 5000), `REDOX_QUEUE_URL` and `REDOX_CONSUMER_FOLLOW` (outside
+//! Lambda), `RUST_LOG`, and the standard AWS SDK variables
+//! (`AWS_ENDPOINT_URL` for an emulator).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -20,24 +34,35 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use redox_destination::consumer::PayloadStore;
 use redox_destination::consumer::batch::{LogMessage, MessageHandler, handle_batch};
 use redox_destination::consumer::payload::PayloadSettings;
+use redox_destination::consumer::poll::{self, PollSettings, PollSummary};
 use redox_destination::front::{guard, lambda};
 use redox_destination::telemetry;
 
+const USAGE: &str = "usage: redox-consumer [--follow]\n\
+  In AWS Lambda: an SQS-triggered function. Elsewhere: reads REDOX_QUEUE_URL until it is\n\
+  drained (--follow or REDOX_CONSUMER_FOLLOW=1: keeps polling until Ctrl-C).";
+
 fn main() -> ExitCode {
-    let Ok(runtime_api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
-        eprintln!(
-            "redox-consumer: runs as an AWS Lambda function (AWS_LAMBDA_RUNTIME_API is not set); \
-             try it locally with `cargo lambda watch` and `cargo lambda invoke redox-consumer \
-             --data-file events/sqs-consumer-inline.json`"
-        );
-        return ExitCode::from(2);
-    };
-    // One invocation at a time: a single thread is all Lambda gives it anyway.
+    let mut follow = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--follow" => follow = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("redox-consumer: unexpected argument {arg:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // One batch at a time: a single thread is all Lambda gives it anyway.
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(run(runtime_api)),
+        Ok(runtime) => runtime.block_on(run(std::env::var("AWS_LAMBDA_RUNTIME_API").ok(), follow)),
         Err(error) => {
             eprintln!("redox-consumer: cannot start the async runtime: {error}");
             ExitCode::FAILURE
@@ -45,13 +70,22 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(runtime_api: String) -> ExitCode {
+async fn run(runtime_api: Option<String>, follow: bool) -> ExitCode {
     let vars: HashMap<String, String> = std::env::vars().collect();
-    let settings = match PayloadSettings::from_vars(&vars) {
+    let settings = PayloadSettings::from_vars(&vars).and_then(|payload| {
+        let poll = match runtime_api {
+            Some(_) => None,
+            None => Some(PollSettings::from_vars(&vars, follow, payload.timeout)?),
+        };
+        Ok((payload, poll))
+    });
+    let (settings, poll_settings) = match settings {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("redox-consumer: configuration error: {error}");
-            lambda::report_init_error(&runtime_api, "Runtime.ConfigError", &error).await;
+            if let Some(runtime_api) = &runtime_api {
+                lambda::report_init_error(runtime_api, "Runtime.ConfigError", &error).await;
+            }
             return ExitCode::from(2);
         }
     };
@@ -60,6 +94,7 @@ async fn run(runtime_api: String) -> ExitCode {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     tracing::info!(
         payload_bucket = settings.bucket.as_deref().unwrap_or("-"),
+        queue = poll_settings.as_ref().map(|p| p.queue_url.as_str()),
         "redox-consumer starting"
     );
     let payloads = Arc::new(PayloadStore::new(PayloadStore::client_from(&sdk), settings));
@@ -67,6 +102,16 @@ async fn run(runtime_api: String) -> ExitCode {
     // Plug your own processing in here.
     let handler: Arc<dyn MessageHandler> = Arc::new(LogMessage);
 
+    match poll_settings {
+        None => serve_lambda(payloads, handler).await,
+        Some(poll_settings) => {
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            read_queue(&sqs, &poll_settings, &payloads, handler.as_ref()).await
+        }
+    }
+}
+
+async fn serve_lambda(payloads: Arc<PayloadStore>, handler: Arc<dyn MessageHandler>) -> ExitCode {
     let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let payloads = payloads.clone();
         let handler = handler.clone();
@@ -83,5 +128,27 @@ async fn run(runtime_api: String) -> ExitCode {
             tracing::error!(%error, "lambda runtime stopped");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn read_queue(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &PollSettings,
+    payloads: &PayloadStore,
+    handler: &dyn MessageHandler,
+) -> ExitCode {
+    let mut summary = PollSummary::default();
+    let polled = tokio::select! {
+        polled = poll::poll(sqs, settings, payloads, handler, &mut summary) => polled,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    eprintln!("redox-consumer: {}: {summary}", settings.queue_url);
+    match polled {
+        Err(error) => {
+            eprintln!("redox-consumer: {error}");
+            ExitCode::FAILURE
+        }
+        Ok(()) if summary.all_done() => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::FAILURE,
     }
 }

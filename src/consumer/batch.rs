@@ -92,41 +92,81 @@ pub async fn handle_batch(
     payloads: &PayloadStore,
     handler: &dyn MessageHandler,
 ) -> Result<SqsBatchResponse, BatchError> {
+    let records: Vec<BatchRecord> = event
+        .records
+        .iter()
+        .map(|record| BatchRecord {
+            message_id: record.message_id.clone().unwrap_or_default(),
+            fifo: record
+                .event_source_arn
+                .as_deref()
+                .is_some_and(|arn| arn.ends_with(".fifo")),
+            message: QueueMessage::from_lambda_record(record),
+        })
+        .collect();
     let mut response = SqsBatchResponse::default();
-    let mut fifo_blocked = false;
-    for (index, record) in event.records.iter().enumerate() {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        let fifo = record
-            .event_source_arn
-            .as_deref()
-            .is_some_and(|arn| arn.ends_with(".fifo"));
-        let outcome = if fifo && fifo_blocked {
-            Err("an earlier record of this FIFO batch failed; kept in order".to_owned())
-        } else {
-            handle_record(record, payloads, handler).await
-        };
-        if let Err(reason) = outcome {
-            tracing::warn!(message_id = %message_id, reason = %reason, "record not processed; reported as a batch item failure");
-            if message_id.is_empty() {
-                return Err(BatchError::FailedRecordWithoutId { index });
-            }
-            fifo_blocked |= fifo;
-            response.add_failure(message_id);
-        }
+    for message_id in handle_records(&records, payloads, handler).await? {
+        response.add_failure(message_id);
     }
     Ok(response)
 }
 
+/// One record of a batch, however it arrived: a Lambda SQS event record
+/// or a message from ReceiveMessage ([`super::poll`]).
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    pub message_id: String,
+    /// From a FIFO queue: after a failure, later records are not processed.
+    pub fifo: bool,
+    /// `None` when the record has no body.
+    pub message: Option<QueueMessage>,
+}
+
+/// Decodes and handles every record, in order; returns the ids of those
+/// that failed (decoding or the handler), in order.
+///
+/// Boxed: the S3 fetch nests the SDK's futures too deep for the callers'
+/// own async bodies.
+pub fn handle_records<'a>(
+    records: &'a [BatchRecord],
+    payloads: &'a PayloadStore,
+    handler: &'a dyn MessageHandler,
+) -> BoxFuture<'a, Result<Vec<String>, BatchError>> {
+    Box::pin(handle_each(records, payloads, handler))
+}
+
+async fn handle_each(
+    records: &[BatchRecord],
+    payloads: &PayloadStore,
+    handler: &dyn MessageHandler,
+) -> Result<Vec<String>, BatchError> {
+    let mut failed = Vec::new();
+    let mut fifo_blocked = false;
+    for (index, record) in records.iter().enumerate() {
+        let outcome = if record.fifo && fifo_blocked {
+            Err("an earlier record of this FIFO batch failed; kept in order".to_owned())
+        } else {
+            handle_record(record.message.as_ref(), payloads, handler).await
+        };
+        if let Err(reason) = outcome {
+            tracing::warn!(message_id = %record.message_id, reason = %reason, "record not processed; left on the queue for a retry");
+            if record.message_id.is_empty() {
+                return Err(BatchError::FailedRecordWithoutId { index });
+            }
+            fifo_blocked |= record.fifo;
+            failed.push(record.message_id.clone());
+        }
+    }
+    Ok(failed)
+}
+
 async fn handle_record(
-    record: &aws_lambda_events::sqs::SqsMessage,
+    message: Option<&QueueMessage>,
     payloads: &PayloadStore,
     handler: &dyn MessageHandler,
 ) -> Result<(), String> {
-    let message = QueueMessage::from_lambda_record(record)
-        .ok_or_else(|| super::DecodeError::MissingBody.to_string())?;
-    let decoded = decode(&message, payloads)
-        .await
-        .map_err(|e| e.to_string())?;
+    let message = message.ok_or_else(|| super::DecodeError::MissingBody.to_string())?;
+    let decoded = decode(message, payloads).await.map_err(|e| e.to_string())?;
     // A panicking handler fails its record, not the whole batch.
     match crate::front::guard::catch_panic(handler.handle(&decoded)).await {
         Ok(Ok(())) => Ok(()),

@@ -7,13 +7,15 @@
 //! `SQSLargePayloadSize`) is resolved by fetching the object from S3
 //! ([`payload`]). The attributes the sink wrote come back typed
 //! ([`RedoxAttributes`]). [`batch`] runs a whole Lambda SQS batch through
-//! a [`batch::MessageHandler`] and reports partial batch failures.
+//! a [`batch::MessageHandler`] and reports partial batch failures;
+//! [`poll`] feeds it from ReceiveMessage instead, outside Lambda.
 //!
 //! Every failure is a [`DecodeError`] naming the problem; none quotes the
 //! body (bodies are PHI), and no input makes this module panic.
 
 pub mod batch;
 pub mod payload;
+pub mod poll;
 
 use std::collections::BTreeMap;
 
