@@ -71,6 +71,10 @@ fn every_sample_event_is_answered_as_documented() {
     ));
 
     for (file, want) in expected {
+        // The consumer's SQS samples go to redox-consumer (tests/consumer.rs).
+        if want["function"] == "redox-consumer" {
+            continue;
+        }
         let path = events_dir.join(file);
         let event = if want["resign"].as_bool() == Some(true) {
             resign(&path)
