@@ -88,8 +88,16 @@ impl Authenticator {
         *waiting_on = Some(Dependency::SecretsManager);
         let mut material = self.material.current().await?;
         *waiting_on = None;
-        let mut remote_keys = self.remote_keys_for(request).await;
-        let builtin = (self.trust.builtin.as_ref()).and_then(|b| b.settings(&request.origin));
+        // Issuers matter only for a bearer JWT: other requests skip the key
+        // set, the built-in issuer's settings and the list alike.
+        let bearer = self.may_carry_jwt(request);
+        let mut remote_keys = match (&self.trust.remote, bearer) {
+            (Some(remote), true) => remote.jwks.current().await,
+            _ => None,
+        };
+        let builtin = (self.trust.builtin.as_ref())
+            .filter(|_| bearer)
+            .and_then(|b| b.settings(&request.origin));
         let run = |material: &Material, remote_keys: Option<&KeySet>| {
             let issuers = self.trusted_issuers(
                 remote_keys,
@@ -121,19 +129,14 @@ impl Authenticator {
         })
     }
 
-    /// The remote issuer's key set, fetched (or served from cache) only for
-    /// a request that carries a Bearer value while `jwt` is on.
-    async fn remote_keys_for(&self, request: &InboundRequest) -> Option<Arc<KeySet>> {
-        let remote = self.trust.remote.as_ref()?;
-        if !self.policy.is_enabled(AuthMethod::Jwt)
-            || !matches!(
+    /// Whether the request carries a Bearer value while `jwt` is on: only
+    /// then is the remote key set fetched (or served from cache).
+    fn may_carry_jwt(&self, request: &InboundRequest) -> bool {
+        self.policy.is_enabled(AuthMethod::Jwt)
+            && matches!(
                 auth::authorization_credential(request),
                 Ok(auth::Credential::Bearer(_))
             )
-        {
-            return None;
-        }
-        remote.jwks.current().await
     }
 
     /// The issuers a bearer JWT may come from, with their keys.
@@ -143,7 +146,7 @@ impl Authenticator {
         builtin: Option<&'a JwtSettings>,
         builtin_keys: &'a KeySet,
     ) -> Vec<TrustedIssuer<'a>> {
-        let mut issuers = Vec::with_capacity(2);
+        let mut issuers = Vec::new();
         if let Some(remote) = &self.trust.remote {
             issuers.push(TrustedIssuer {
                 kind: IssuerKind::Remote,
