@@ -459,7 +459,7 @@ fn parse_methods(list: &str) -> Result<Vec<AuthMethod>, ConfigError> {
 }
 
 /// S3 bucket naming rules (the common subset).
-fn valid_bucket_name(name: &str) -> bool {
+pub(crate) fn valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name
             .bytes()

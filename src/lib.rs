@@ -44,7 +44,8 @@
 //! ```
 //!
 //! Reading the queue is the other way round: `consumer/` turns a queued
-//! SQS message back into the Redox message (base64, S3 pointers) and runs a
+//! SQS message back into the Redox message (base64, S3 pointers, followed
+//! only to where the destination writes: `pointer.rs`) and runs a
 //! batch of them for the `redox-consumer` binary (`bin/`), from a Lambda
 //! SQS event or, outside Lambda, from its own ReceiveMessage (`poll.rs`). And `cli/`
 //! acts as Redox from the command line (`redox-destination verify`/`send`)

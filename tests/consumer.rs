@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
 use redox_destination::consumer::payload::PayloadSettings;
-use redox_destination::consumer::{DecodeError, PayloadStore, QueueMessage, S3Location, decode};
+use redox_destination::consumer::{
+    DecodeError, PayloadOrigin, PayloadStore, PointerRefusal, QueueMessage, S3Location, decode,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::aws::{World, send};
@@ -21,15 +23,21 @@ use support::{Invocation, RuntimeApi, release_binary_named, repo_root};
 const TOKEN: &str = "consumer-token";
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:consumer-queue";
 
-async fn store(world: &World, bucket: Option<&str>) -> PayloadStore {
+async fn store(world: &World, bucket: &str) -> PayloadStore {
     let sdk = world.moto.sdk_config().await;
     PayloadStore::new(
         PayloadStore::client_from(&sdk),
         PayloadSettings {
-            bucket: bucket.map(str::to_owned),
+            origin: PayloadOrigin::new(bucket, "redox/").expect("a bucket name"),
             timeout: Duration::from_secs(10),
         },
     )
+}
+
+/// A key of the shape the destination writes (`redox/<day>/<uuid>`),
+/// unique per `n`.
+fn payload_key(n: u32) -> String {
+    format!("redox/2026-11-28/3f0c2a1b-9d8e-4c7b-a6f5-{n:012x}")
 }
 
 fn redox_push(log_id: &str, data_model: &str, note: &str) -> Vec<u8> {
@@ -112,7 +120,7 @@ fn attribute_names(message: &QueueMessage) -> Vec<&str> {
 async fn pushed_messages_decode_back_byte_exact() {
     let world = World::start().await;
     let (bucket, messages) = pushed_through_the_destination(&world, "consumer-roundtrip").await;
-    let store = store(&world, Some(&bucket)).await;
+    let store = store(&world, &bucket).await;
 
     let mut decoded_bodies = BTreeMap::new();
     for message in &messages {
@@ -146,7 +154,7 @@ async fn pushed_messages_decode_back_byte_exact() {
 async fn typed_attributes_come_back_from_the_queue() {
     let world = World::start().await;
     let (bucket, messages) = pushed_through_the_destination(&world, "consumer-attributes").await;
-    let store = store(&world, Some(&bucket)).await;
+    let store = store(&world, &bucket).await;
     let inline = messages
         .iter()
         .map(QueueMessage::from_sdk)
@@ -165,14 +173,19 @@ async fn typed_attributes_come_back_from_the_queue() {
     assert_eq!(attributes.content_type.as_deref(), Some("application/json"));
 }
 
+/// An Extended Client pointer's SQS body.
+fn pointer_body(bucket: &str, key: &str) -> String {
+    json!([
+        "software.amazon.payloadoffloading.PayloadS3Pointer",
+        {"s3BucketName": bucket, "s3Key": key}
+    ])
+    .to_string()
+}
+
 fn pointer_message(bucket: &str, key: &str, size_attribute: &str, size: &str) -> QueueMessage {
     QueueMessage {
         message_id: "m".into(),
-        body: json!([
-            "software.amazon.payloadoffloading.PayloadS3Pointer",
-            {"s3BucketName": bucket, "s3Key": key}
-        ])
-        .to_string(),
+        body: pointer_body(bucket, key),
         attributes: [(size_attribute.to_owned(), size.to_owned())].into(),
     }
 }
@@ -182,48 +195,47 @@ async fn pointer_problems_are_named_errors() {
     let world = World::start().await;
     let bucket = world.bucket("consumer-errors").await;
     let body = b"{\"Meta\":{\"DataModel\":\"PatientAdmin\"}}";
+    let key = payload_key(1);
     world
         .s3
         .put_object()
         .bucket(&bucket)
-        .key("redox/k1")
+        .key(&key)
         .body(body.to_vec().into())
         .send()
         .await
         .expect("put object");
     let size = body.len().to_string();
-    let store = store(&world, Some(&bucket)).await;
+    let store = store(&world, &bucket).await;
 
     // Both size attributes resolve the same object.
     for attribute in ["ExtendedPayloadSize", "SQSLargePayloadSize"] {
-        let decoded = decode(
-            &pointer_message(&bucket, "redox/k1", attribute, &size),
-            &store,
-        )
-        .await
-        .expect("decodes");
+        let decoded = decode(&pointer_message(&bucket, &key, attribute, &size), &store)
+            .await
+            .expect("decodes");
         assert_eq!(&decoded.body[..], body);
         assert_eq!(
             decoded.offloaded_from,
             Some(S3Location {
                 bucket: bucket.clone(),
-                key: "redox/k1".into()
+                key: key.clone()
             })
         );
     }
 
+    let gone = payload_key(2);
     let missing = decode(
-        &pointer_message(&bucket, "redox/gone", "ExtendedPayloadSize", "5"),
+        &pointer_message(&bucket, &gone, "ExtendedPayloadSize", "5"),
         &store,
     )
     .await;
     assert!(
-        matches!(&missing, Err(DecodeError::ObjectMissing { key, .. }) if key == "redox/gone"),
+        matches!(&missing, Err(DecodeError::ObjectMissing { key, .. }) if *key == gone),
         "{missing:?}"
     );
 
     let wrong_size = decode(
-        &pointer_message(&bucket, "redox/k1", "ExtendedPayloadSize", "7"),
+        &pointer_message(&bucket, &key, "ExtendedPayloadSize", "7"),
         &store,
     )
     .await;
@@ -236,48 +248,61 @@ async fn pointer_problems_are_named_errors() {
     );
 
     let foreign = decode(
-        &pointer_message("someone-elses", "redox/k1", "ExtendedPayloadSize", &size),
+        &pointer_message("someone-elses", &key, "ExtendedPayloadSize", &size),
         &store,
     )
     .await;
     assert!(
-        matches!(foreign, Err(DecodeError::ForeignBucket { .. })),
+        matches!(
+            foreign,
+            Err(DecodeError::RefusedPointer(
+                PointerRefusal::ForeignBucket { .. }
+            ))
+        ),
         "{foreign:?}"
-    );
-
-    // Without a configured bucket, a pointer to a bucket that does not exist is missing.
-    let open = self::store(&world, None).await;
-    let no_bucket = decode(
-        &pointer_message("no-such-bucket", "redox/k1", "ExtendedPayloadSize", &size),
-        &open,
-    )
-    .await;
-    assert!(
-        matches!(no_bucket, Err(DecodeError::ObjectMissing { .. })),
-        "{no_bucket:?}"
     );
 }
 
-/// Sends `body` through S3 with the official Python extended client.
+/// Sends `body` through S3 with the official Python extended client, at
+/// `key` (its `S3Key` attribute) or, with `None`, at the client's own
+/// choice (a bare UUID).
 fn send_with_extended_client(
     world: &World,
     queue_url: &str,
     bucket: &str,
     legacy: bool,
+    key: Option<&str>,
     body: &str,
 ) {
     let script = r#"
 import sys, boto3, sqs_extended_client  # noqa: F401 (patches boto3 sessions)
-queue_url, bucket, legacy, body = sys.argv[1], sys.argv[2], sys.argv[3] == "legacy", sys.argv[4]
+queue_url, bucket, legacy, key, body = sys.argv[1], sys.argv[2], sys.argv[3] == "legacy", sys.argv[4], sys.argv[5]
 sqs = boto3.session.Session().client("sqs")
 sqs.large_payload_support = bucket
 sqs.always_through_s3 = True
 sqs.use_legacy_attribute = legacy
-sqs.send_message(QueueUrl=queue_url, MessageBody=body,
-                 MessageAttributes={"RedoxLogId": {"DataType": "String", "StringValue": "python-log"}})
+attributes = {"RedoxLogId": {"DataType": "String", "StringValue": "python-log"}}
+if key:
+    attributes["S3Key"] = {"DataType": "String", "StringValue": key}
+sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
 "#;
     let kind = if legacy { "legacy" } else { "current" };
-    world.python(script, &[queue_url, bucket, kind, body]);
+    world.python(script, &[queue_url, bucket, kind, key.unwrap_or(""), body]);
+}
+
+/// The one message on `queue`, then deleted.
+async fn take_one(world: &World, queue: &str) -> QueueMessage {
+    let messages = world.receive_all(queue).await;
+    assert_eq!(messages.len(), 1);
+    world
+        .sqs
+        .delete_message()
+        .queue_url(queue)
+        .receipt_handle(messages[0].receipt_handle().unwrap_or_default())
+        .send()
+        .await
+        .expect("delete");
+    QueueMessage::from_sdk(&messages[0])
 }
 
 #[tokio::test]
@@ -285,13 +310,12 @@ async fn messages_from_the_python_extended_client_decode() {
     let world = World::start().await;
     let queue = world.queue("consumer-python").await;
     let bucket = world.bucket("consumer-python-payloads").await;
-    let store = store(&world, Some(&bucket)).await;
-    for legacy in [false, true] {
+    let store = store(&world, &bucket).await;
+    for (n, legacy) in [false, true].into_iter().enumerate() {
         let body = format!("{{\"Meta\":{{}},\"Note\":\"données {legacy}\"}}");
-        send_with_extended_client(&world, &queue, &bucket, legacy, &body);
-        let messages = world.receive_all(&queue).await;
-        assert_eq!(messages.len(), 1);
-        let queued = QueueMessage::from_sdk(&messages[0]);
+        let key = payload_key(n as u32);
+        send_with_extended_client(&world, &queue, &bucket, legacy, Some(&key), &body);
+        let queued = take_one(&world, &queue).await;
         let size_attribute = if legacy {
             "SQSLargePayloadSize"
         } else {
@@ -304,20 +328,27 @@ async fn messages_from_the_python_extended_client_decode() {
         );
         let decoded = decode(&queued, &store).await.expect("decodes");
         assert_eq!(&decoded.body[..], body.as_bytes());
-        assert!(decoded.offloaded_from.is_some());
+        assert_eq!(decoded.offloaded_from.map(|at| at.key), Some(key));
         assert_eq!(
             decoded.attributes.meta.log_id.as_deref(),
             Some("python-log")
         );
-        world
-            .sqs
-            .delete_message()
-            .queue_url(&queue)
-            .receipt_handle(messages[0].receipt_handle().unwrap_or_default())
-            .send()
-            .await
-            .expect("delete");
     }
+
+    // At the client's own key (a bare UUID, outside the destination's
+    // prefix): not something the destination wrote, so not followed.
+    send_with_extended_client(&world, &queue, &bucket, false, None, "{\"Meta\":{}}");
+    let queued = take_one(&world, &queue).await;
+    let refused = decode(&queued, &store).await;
+    assert!(
+        matches!(
+            refused,
+            Err(DecodeError::RefusedPointer(
+                PointerRefusal::OutsidePrefix { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
 }
 
 /// A Lambda SQS event record for a message as ReceiveMessage returned it.
@@ -360,8 +391,19 @@ fn broken_record(id: &str, body: &str, attributes: &[(&str, &str)]) -> Value {
 
 /// The release `redox-consumer` on this Runtime API, against moto.
 fn start_consumer(api: &RuntimeApi, world: &World, bucket: &str) -> support::FunctionProcess {
-    let mut env = world.moto.aws_env();
-    env.push(("REDOX_PAYLOAD_BUCKET".into(), bucket.into()));
+    start_consumer_on(api, world.moto.aws_env(), Some(bucket))
+}
+
+/// The release `redox-consumer` on this Runtime API with `aws_env` (moto's,
+/// or the fault proxy's), and `REDOX_PAYLOAD_BUCKET` when given.
+fn start_consumer_on(
+    api: &RuntimeApi,
+    mut env: Vec<(String, String)>,
+    bucket: Option<&str>,
+) -> support::FunctionProcess {
+    if let Some(bucket) = bucket {
+        env.push(("REDOX_PAYLOAD_BUCKET".into(), bucket.into()));
+    }
     env.push(("RUST_LOG".into(), "info".into()));
     api.start_binary(&release_binary_named("redox-consumer"), &env)
 }
@@ -399,11 +441,7 @@ async fn the_consumer_lambda_reports_exactly_the_records_it_could_not_decode() {
             &[("ExtendedPayloadSize", "10")],
         ),
     );
-    let missing_pointer = json!([
-        "software.amazon.payloadoffloading.PayloadS3Pointer",
-        {"s3BucketName": bucket, "s3Key": "redox/2026-11-28/missing"}
-    ])
-    .to_string();
+    let missing_pointer = pointer_body(&bucket, &payload_key(99));
     records.push(broken_record(
         "missing-object",
         &missing_pointer,
@@ -493,15 +531,33 @@ async fn the_sample_sqs_events_give_their_expected_batch_failures() {
     );
     let payload = read("payloads/sqs-consumer-offloaded.json");
     world.bucket(bucket).await;
-    world
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(payload.clone().into())
-        .send()
-        .await
-        .expect("put the sample's object");
+    world.bucket("redox-payloads-elsewhere").await;
+    // The untrusted sample's pointers, each with an object of the declared
+    // size where S3 could hold one: refused all the same, never fetched.
+    let untrusted: Value =
+        serde_json::from_slice(&read("sqs-consumer-untrusted-pointers.json")).unwrap();
+    let mut objects = vec![(bucket.to_owned(), key.to_owned())];
+    for record in untrusted["Records"].as_array().unwrap() {
+        let pointer: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+        let (bucket, key) = (
+            pointer[1]["s3BucketName"].as_str().unwrap(),
+            pointer[1]["s3Key"].as_str().unwrap(),
+        );
+        if !bucket.starts_with("arn:") && !key.contains("..") {
+            objects.push((bucket.to_owned(), key.to_owned()));
+        }
+    }
+    for (bucket, key) in &objects {
+        world
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(payload.clone().into())
+            .send()
+            .await
+            .expect("put a sample's object");
+    }
 
     let api = RuntimeApi::start();
     let function = start_consumer(&api, &world, bucket);
@@ -510,6 +566,7 @@ async fn the_sample_sqs_events_give_their_expected_batch_failures() {
         "sqs-consumer-base64.json",
         "sqs-consumer-offloaded.json",
         "sqs-consumer-broken-pointer.json",
+        "sqs-consumer-untrusted-pointers.json",
     ];
     for name in samples {
         let answer = batch_failures(&api.invoke(&read(name)));
@@ -586,6 +643,32 @@ async fn queue_depth(world: &World, queue: &str) -> u64 {
         .sum()
 }
 
+/// A queue on moto whose messages are visible again `seconds` after a
+/// receive.
+async fn queue_with_visibility(world: &World, name: &str, seconds: &str) -> String {
+    let queue = world.queue(name).await;
+    world
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            seconds,
+        )
+        .send()
+        .await
+        .expect("set the visibility timeout");
+    queue
+}
+
+fn string_attribute(data_type: &str, value: &str) -> aws_sdk_sqs::types::MessageAttributeValue {
+    aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type(data_type)
+        .string_value(value)
+        .build()
+        .expect("attribute")
+}
+
 fn owned(pushes: Vec<(Option<&str>, Vec<u8>)>) -> Vec<(Option<String>, Vec<u8>)> {
     pushes
         .into_iter()
@@ -596,26 +679,11 @@ fn owned(pushes: Vec<(Option<&str>, Vec<u8>)>) -> Vec<(Option<String>, Vec<u8>)>
 #[tokio::test]
 async fn the_local_consumer_drains_the_queue_and_leaves_only_what_failed() {
     let world = World::start().await;
-    let queue = world.queue("consumer-drain").await;
     // Short, so that the failed message is visible again soon after.
-    world
-        .sqs
-        .set_queue_attributes()
-        .queue_url(&queue)
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "2",
-        )
-        .send()
-        .await
-        .expect("set the visibility timeout");
+    let queue = queue_with_visibility(&world, "consumer-drain", "2").await;
     let bucket = world.bucket("consumer-drain-payloads").await;
     push_through_the_destination(&world, &queue, &bucket, &push_bodies()).await;
-    let size = aws_sdk_sqs::types::MessageAttributeValue::builder()
-        .data_type("Number")
-        .string_value("10")
-        .build()
-        .expect("attribute");
+    let size = string_attribute("Number", "10");
     let broken = world
         .sqs
         .send_message()
@@ -729,4 +797,290 @@ async fn the_local_consumer_follows_the_queue_until_interrupted() {
     assert!(log.lines().any(|line| line == summary), "{log}");
     assert_one_line_per_push(&log, &pushed);
     assert_eq!(queue_depth(&world, &queue).await, 0);
+}
+
+// ---- what the consumer follows, FIFO order, the invocation deadline ----
+
+/// The `WARN` lines of a consumer log, by message id: their reasons.
+fn warned_reasons(log: &str) -> BTreeMap<String, String> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["level"] == "WARN")
+        .filter_map(|line| {
+            Some((
+                line["message_id"].as_str()?.to_owned(),
+                line["reason"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn failure_ids(answer: &Value) -> Vec<String> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {answer}"))
+        .iter()
+        .map(|item| item["itemIdentifier"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_consumer_refuses_to_start_without_a_payload_bucket() {
+    let world = World::start().await;
+    for bucket in [
+        None,
+        Some("arn:aws:s3:us-east-1:123456789012:accesspoint/redox"),
+    ] {
+        // In Lambda: reported to /init/error, exit status 2.
+        let api = RuntimeApi::start();
+        let mut function = start_consumer_on(&api, world.moto.aws_env(), bucket);
+        let error = api
+            .wait_init_error(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("{bucket:?}: no /init/error: {}", function.log()));
+        assert_eq!(error["errorType"], "Runtime.ConfigError", "{error}");
+        let message = error["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.starts_with("REDOX_PAYLOAD_BUCKET"), "{error}");
+        assert_eq!(function.wait().code(), Some(2), "{bucket:?}");
+        assert_eq!(api.next_calls(), 0, "it must not take events");
+
+        // Outside Lambda: one line on stderr, exit status 2.
+        let mut local = std::process::Command::new(release_binary_named("redox-consumer"));
+        local
+            .envs(world.moto.aws_env())
+            .env("REDOX_QUEUE_URL", "http://127.0.0.1:9/123456789012/q")
+            .env_remove("REDOX_PAYLOAD_BUCKET")
+            .env_remove("AWS_LAMBDA_RUNTIME_API");
+        if let Some(bucket) = bucket {
+            local.env("REDOX_PAYLOAD_BUCKET", bucket);
+        }
+        let output = local.output().expect("run redox-consumer");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("redox-consumer: configuration error: REDOX_PAYLOAD_BUCKET"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pointers_the_destination_did_not_write_are_refused_and_never_fetched() {
+    let world = World::start().await;
+    let proxy = support::faults::FaultProxy::start(&world.moto);
+    let bucket = world.bucket("consumer-trusted").await;
+    let elsewhere = world.bucket("consumer-elsewhere").await;
+    // Objects that exist and whose sizes match their pointers: the old
+    // consumer fetched them and handed them over as Redox messages.
+    let body = b"{\"Meta\":{\"DataModel\":\"Forged\"}}".to_vec();
+    let size = body.len().to_string();
+    let good_key = payload_key(1);
+    let stored = [
+        (&bucket, good_key.as_str()),
+        (&elsewhere, good_key.as_str()),
+        (
+            &bucket,
+            "secrets/2026-11-28/3f0c2a1b-9d8e-4c7b-a6f5-000000000001",
+        ),
+        (&bucket, "config.json"),
+        (&bucket, "redox/2026-11-28/report.json"),
+        (&bucket, "3f0c2a1b-9d8e-4c7b-a6f5-000000000001"),
+    ];
+    for (in_bucket, key) in stored {
+        world
+            .s3
+            .put_object()
+            .bucket(in_bucket)
+            .key(key)
+            .body(body.clone().into())
+            .send()
+            .await
+            .expect("put object");
+    }
+    let pointer = |id: &str, bucket: &str, key: &str| {
+        broken_record(
+            id,
+            &pointer_body(bucket, key),
+            &[("ExtendedPayloadSize", size.as_str())],
+        )
+    };
+    let refused = [
+        pointer("other-bucket", &elsewhere, &good_key),
+        pointer(
+            "access-point-arn",
+            "arn:aws:s3:us-east-1:123456789012:accesspoint/consumer-trusted",
+            &good_key,
+        ),
+        pointer("bucket-arn", &format!("arn:aws:s3:::{bucket}"), &good_key),
+        pointer(
+            "outside-prefix",
+            &bucket,
+            "secrets/2026-11-28/3f0c2a1b-9d8e-4c7b-a6f5-000000000001",
+        ),
+        pointer("bare-key", &bucket, "config.json"),
+        pointer(
+            "client-chosen-key",
+            &bucket,
+            "3f0c2a1b-9d8e-4c7b-a6f5-000000000001",
+        ),
+        pointer("odd-shape", &bucket, "redox/2026-11-28/report.json"),
+        pointer(
+            "dot-dot",
+            &bucket,
+            "redox/../secrets/2026-11-28/3f0c2a1b-9d8e-4c7b-a6f5-000000000001",
+        ),
+        pointer(
+            "dot-dot-tail",
+            &bucket,
+            "redox/2026-11-28/../../config.json",
+        ),
+    ];
+    let refused_ids: Vec<String> = refused
+        .iter()
+        .map(|record| record["messageId"].as_str().expect("id").to_owned())
+        .collect();
+    let mut records = vec![pointer("trusted", &bucket, &good_key)];
+    records.extend(refused);
+    let event = json!({ "Records": records }).to_string();
+
+    let api = RuntimeApi::start();
+    let function = start_consumer_on(&api, proxy.aws_env(), Some(&bucket));
+    let answer = batch_failures(&api.invoke(event.as_bytes()));
+
+    let log = function.log();
+    assert_eq!(failure_ids(&answer), refused_ids, "{log}");
+    // Only the trusted pointer became a message, and only its object was
+    // requested from S3.
+    let logged = logged_messages(&log);
+    assert_eq!(logged.keys().collect::<Vec<_>>(), ["trusted"], "{log}");
+    let get = proxy.stats().get("GetObject");
+    assert_eq!(get.seen, 1, "{}", proxy.trace_matching("/"));
+    let reasons = warned_reasons(&log);
+    for id in &refused_ids {
+        let reason = reasons.get(id).map(String::as_str).unwrap_or_default();
+        assert!(
+            reason.starts_with("pointer refused, not fetched"),
+            "{id}: {reason:?}"
+        );
+    }
+    assert!(!log.contains("Forged"), "an object's body is in the log");
+}
+
+fn redox_push_from(source: &str, log_id: &str) -> Vec<u8> {
+    json!({
+        "Meta": {"DataModel": "PatientAdmin", "EventType": "Arrival", "Test": true,
+                 "Source": {"ID": source}, "Logs": [{"ID": log_id, "AttemptID": format!("{log_id}-a1")}]}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_drain_keeps_fifo_group_order_across_batches() {
+    let world = World::start().await;
+    // Visible again at once: a failed message comes back in the very next
+    // receive of the drain, with the rest of its group.
+    let queue = queue_with_visibility(&world, "consumer-order.fifo", "0").await;
+    let bucket = world.bucket("consumer-order-payloads").await;
+    // Group h (source "h"): h1..h9, then h10 last. Group g: g1, a pointer
+    // that cannot be decoded, then g2. The first receive brings h1..h9 and
+    // g1 (10, the most one receive returns); the next brings g1 again, g2
+    // and h10.
+    let group_h: Vec<Vec<u8>> = (1..=9)
+        .map(|i| redox_push_from("h", &format!("h{i}")))
+        .collect();
+    push_through_the_destination(&world, &queue, &bucket, &group_h).await;
+    world
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(pointer_body(&bucket, "no/such/key"))
+        .message_attributes("ExtendedPayloadSize", string_attribute("Number", "10"))
+        .message_attributes("RedoxLogId", string_attribute("String", "g1"))
+        .message_group_id("g")
+        .message_deduplication_id("g1")
+        .send()
+        .await
+        .expect("send g1");
+    let rest = [redox_push_from("g", "g2"), redox_push_from("h", "h10")];
+    push_through_the_destination(&world, &queue, &bucket, &rest).await;
+
+    let (code, log) = LocalConsumer::start(&world, &queue, &bucket, false).wait();
+
+    // g2 was not handled (nor deleted) behind the failed g1; group h went on.
+    let handled: BTreeSet<String> = logged_messages(&log)
+        .values()
+        .map(|line| line["log_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = (1..=10).map(|i| format!("h{i}")).collect();
+    assert_eq!(handled, expected, "{log}");
+    assert_eq!(code, Some(1), "{log}");
+    let summary = format!("redox-consumer: {queue}: received 12, decoded 10, failed 2");
+    assert!(log.lines().any(|line| line == summary), "{log}");
+    // g1 and g2 are still on the queue (every h was deleted). Not read
+    // back here: with a visibility timeout of 0, moto hands out g2 alone
+    // while g1 is marked in flight, which SQS would not.
+    assert_eq!(queue_depth(&world, &queue).await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_is_answered_before_the_invocation_deadline_when_s3_hangs() {
+    use support::faults::{FaultProxy, Kind};
+
+    let world = World::start().await;
+    let proxy = FaultProxy::start(&world.moto);
+    let bucket = world.bucket("consumer-deadline").await;
+    let key = payload_key(7);
+    let body = redox_push("log-slow", "PatientAdmin", "offloaded");
+    world
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(body.clone().into())
+        .send()
+        .await
+        .expect("put object");
+    // Held far longer than the 5 s fetch bound and the 4 s deadline.
+    proxy.inject("GetObject", Kind::Hang, -1, Duration::from_secs(30));
+
+    let api = RuntimeApi::start();
+    let function = start_consumer_on(&api, proxy.aws_env(), Some(&bucket));
+    batch_failures(&api.invoke(br#"{"Records": []}"#));
+
+    let budget = Duration::from_secs(4);
+    for arn in [QUEUE_ARN.to_owned(), format!("{QUEUE_ARN}.fifo")] {
+        let record = |id: &str, body: &str, attributes: &[(&str, &str)]| {
+            let mut record = broken_record(id, body, attributes);
+            record["eventSourceARN"] = json!(arn);
+            record["attributes"] = json!({"MessageGroupId": id});
+            record
+        };
+        let inline =
+            String::from_utf8(redox_push("log-first", "PatientAdmin", "inline")).expect("utf-8");
+        let size = body.len().to_string();
+        let event = json!({"Records": [
+            record("first", &inline, &[("RedoxLogId", "log-first")]),
+            record("slow", &pointer_body(&bucket, &key), &[("ExtendedPayloadSize", size.as_str())]),
+            record("after", &inline, &[("RedoxLogId", "log-after")]),
+        ]})
+        .to_string();
+
+        let started = std::time::Instant::now();
+        let answer = batch_failures(&api.invoke_with_deadline(event.as_bytes(), budget));
+        let elapsed = started.elapsed();
+
+        let log = function.log();
+        // Answered before Lambda would have ended the invocation, with the
+        // record in progress and the one never started as failures.
+        assert!(elapsed < budget, "{arn}: answered after {elapsed:?}");
+        assert_eq!(failure_ids(&answer), ["slow", "after"], "{arn}: {log}");
+        let reasons = warned_reasons(&log);
+        assert!(reasons["slow"].contains("deadline"), "{reasons:?}");
+        assert!(
+            reasons["after"].contains("deadline") || arn.ends_with(".fifo"),
+            "{reasons:?}"
+        );
+        assert!(logged_messages(&log).contains_key("first"), "{log}");
+    }
+    assert!(!logged_messages(&function.log()).contains_key("after"));
 }

@@ -2243,3 +2243,92 @@ fn fuzz_destination_handle() {
         });
     });
 }
+
+// ---- the consumer: queued messages and the S3 pointers it follows ---------------
+
+/// An independent statement of the keys the destination writes after its
+/// prefix: `YYYY-MM-DD/<8-4-4-4-12 lower-case hex>`.
+fn destination_key_tail(tail: &str) -> bool {
+    let Some((day, uuid)) = tail.split_once('/') else {
+        return false;
+    };
+    let groups = |text: &str, lengths: &[usize], allowed: &dyn Fn(char) -> bool| {
+        let parts: Vec<&str> = text.split('-').collect();
+        parts.len() == lengths.len()
+            && parts
+                .iter()
+                .zip(lengths)
+                .all(|(part, n)| part.chars().count() == *n && part.chars().all(allowed))
+    };
+    groups(day, &[4, 2, 2], &|c| c.is_ascii_digit())
+        && groups(uuid, &[8, 4, 4, 4, 12], &|c| {
+            c.is_ascii_digit() || ('a'..='f').contains(&c)
+        })
+}
+
+#[test]
+fn fuzz_consumer_messages_and_pointers() {
+    use redox_destination::consumer::pointer::PayloadOrigin;
+    use redox_destination::consumer::{QueueMessage, StoredBody, stored_body};
+
+    const BUCKET: &str = "redox-payloads";
+    const PREFIX: &str = "redox/";
+    const KEY: &str = "redox/2026-11-28/3f0c2a1b-9d8e-4c7b-a6f5-0e1d2c3b4a59";
+    let origin = PayloadOrigin::new(BUCKET, PREFIX).expect("an origin");
+    let strategy = (
+        prop_oneof![Just(None), text_edit().prop_map(Some)],
+        vec(text_edit(), 0..3),
+        prop_oneof![
+            3 => Just(None),
+            1 => json_value().prop_map(|v| Some(v.to_string())),
+            1 => text().prop_map(Some),
+        ],
+        prop_oneof![
+            Just("ExtendedPayloadSize"),
+            Just("SQSLargePayloadSize"),
+            Just("ContentEncoding")
+        ],
+        prop_oneof![Just("2619".to_owned()), Just("base64".to_owned()), text()],
+    );
+    fuzz(
+        "consumer_messages_and_pointers",
+        strategy,
+        |(bucket_edit, key_edits, other_body, attribute, value)| {
+            let bucket = bucket_edit.map_or(BUCKET.to_owned(), |edit| edit.apply(BUCKET));
+            let key = key_edits
+                .iter()
+                .fold(KEY.to_owned(), |key, edit| edit.apply(&key));
+            let body = other_body.unwrap_or_else(|| {
+                json!(["software.amazon.payloadoffloading.PayloadS3Pointer",
+                       {"s3BucketName": bucket, "s3Key": key}])
+                .to_string()
+            });
+            let message = QueueMessage {
+                message_id: "m".into(),
+                body,
+                attributes: [(attribute.to_owned(), value)].into(),
+            };
+            // Never a panic, whatever the body and attributes.
+            let Ok(StoredBody::Offloaded { location, .. }) = stored_body(&message) else {
+                return Ok(());
+            };
+            let admitted = origin.admit(&location).is_ok();
+            let expected = location.bucket == BUCKET
+                && location
+                    .key
+                    .strip_prefix(PREFIX)
+                    .is_some_and(destination_key_tail);
+            prop_assert_eq!(
+                admitted,
+                expected,
+                "bucket {:?} key {:?}",
+                location.bucket,
+                location.key
+            );
+            if admitted {
+                prop_assert!(!location.key.contains(".."), "{:?}", location.key);
+            }
+            Ok(())
+        },
+    );
+}

@@ -178,3 +178,44 @@ fn the_consumer_may_only_read_the_queue_and_the_payload_prefix() {
         "AES256"
     );
 }
+
+#[test]
+fn the_consumer_follows_pointers_only_where_the_destination_writes_them() {
+    let template = template();
+    let consumer = &resource(&template, "RedoxConsumerFunction")["Properties"];
+    let destination = &resource(&template, "RedoxDestinationFunction")["Properties"];
+    let consumer_env = &consumer["Environment"]["Variables"];
+    let destination_env = &destination["Environment"]["Variables"];
+    for variable in ["REDOX_PAYLOAD_BUCKET", "REDOX_PAYLOAD_PREFIX"] {
+        assert!(
+            !consumer_env[variable].is_null(),
+            "the consumer has no {variable}"
+        );
+        assert_eq!(
+            consumer_env[variable], destination_env[variable],
+            "{variable} differs between the destination and the consumer"
+        );
+    }
+    // Its role reads exactly that prefix.
+    let prefix = consumer_env["REDOX_PAYLOAD_PREFIX"]
+        .as_str()
+        .expect("a literal prefix");
+    let reads = consumer["Policies"]
+        .as_array()
+        .expect("inline policies")
+        .iter()
+        .flat_map(|p| p["Statement"].as_array().expect("statements"))
+        .find(|statement| statement["Action"] == "s3:GetObject")
+        .expect("an s3:GetObject statement");
+    assert_eq!(
+        reads["Resource"],
+        json!({"Fn::Sub": format!("${{PayloadBucket.Arn}}/{prefix}*")})
+    );
+    // A batch is answered before the function's timeout.
+    let margin_ms = number(
+        &consumer_env["REDOX_DEADLINE_MARGIN_MS"],
+        "REDOX_DEADLINE_MARGIN_MS",
+    );
+    let timeout = number(&consumer["Timeout"], "Timeout");
+    assert!(0 < margin_ms && margin_ms < timeout * 1000);
+}

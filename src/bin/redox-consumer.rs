@@ -19,11 +19,14 @@
 //! a [`MessageHandler`] (its documentation says how to be idempotent on
 //! `RedoxLogId`) and pass it instead.
 //!
-//! Environment: `REDOX_PAYLOAD_BUCKET` (pointers to other buckets are
-//! refused), `REDOX_AWS_TIMEOUT_MS` (bound on one S3 fetch or SQS call,
-//! default 5000), `REDOX_QUEUE_URL` and `REDOX_CONSUMER_FOLLOW` (outside
-//! Lambda), `RUST_LOG`, and the standard AWS SDK variables
-//! (`AWS_ENDPOINT_URL` for an emulator).
+//! Environment: `REDOX_PAYLOAD_BUCKET` (required: S3 pointers are followed
+//! into this bucket only) and `REDOX_PAYLOAD_PREFIX` (default `redox/`:
+//! only keys the destination writes under it), `REDOX_AWS_TIMEOUT_MS`
+//! (bound on one S3 fetch or SQS call, default 5000),
+//! `REDOX_DEADLINE_MARGIN_MS` (in Lambda, a batch is answered this long
+//! before the invocation deadline, default 500), `REDOX_QUEUE_URL` and
+//! `REDOX_CONSUMER_FOLLOW` (outside Lambda), `RUST_LOG`, and the standard
+//! AWS SDK variables (`AWS_ENDPOINT_URL` for an emulator).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -32,7 +35,9 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use redox_destination::consumer::PayloadStore;
-use redox_destination::consumer::batch::{LogMessage, MessageHandler, handle_batch};
+use redox_destination::consumer::batch::{
+    LAMBDA_MAX_TIMEOUT, LogMessage, MessageHandler, deadline_margin, handle_batch,
+};
 use redox_destination::consumer::payload::PayloadSettings;
 use redox_destination::consumer::poll::{self, PollSettings, PollSummary};
 use redox_destination::front::{guard, lambda};
@@ -73,13 +78,14 @@ fn main() -> ExitCode {
 async fn run(runtime_api: Option<String>, follow: bool) -> ExitCode {
     let vars: HashMap<String, String> = std::env::vars().collect();
     let settings = PayloadSettings::from_vars(&vars).and_then(|payload| {
+        let margin = deadline_margin(&vars)?;
         let poll = match runtime_api {
             Some(_) => None,
             None => Some(PollSettings::from_vars(&vars, follow, payload.timeout)?),
         };
-        Ok((payload, poll))
+        Ok((payload, margin, poll))
     });
-    let (settings, poll_settings) = match settings {
+    let (settings, margin, poll_settings) = match settings {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("redox-consumer: configuration error: {error}");
@@ -93,7 +99,8 @@ async fn run(runtime_api: Option<String>, follow: bool) -> ExitCode {
     guard::install_panic_hook();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     tracing::info!(
-        payload_bucket = settings.bucket.as_deref().unwrap_or("-"),
+        payload_bucket = settings.origin.bucket(),
+        payload_prefix = settings.origin.prefix(),
         queue = poll_settings.as_ref().map(|p| p.queue_url.as_str()),
         "redox-consumer starting"
     );
@@ -103,7 +110,7 @@ async fn run(runtime_api: Option<String>, follow: bool) -> ExitCode {
     let handler: Arc<dyn MessageHandler> = Arc::new(LogMessage);
 
     match poll_settings {
-        None => serve_lambda(payloads, handler).await,
+        None => serve_lambda(payloads, handler, margin).await,
         Some(poll_settings) => {
             let sqs = aws_sdk_sqs::Client::new(&sdk);
             read_queue(&sqs, &poll_settings, &payloads, handler.as_ref()).await
@@ -111,12 +118,19 @@ async fn run(runtime_api: Option<String>, follow: bool) -> ExitCode {
     }
 }
 
-async fn serve_lambda(payloads: Arc<PayloadStore>, handler: Arc<dyn MessageHandler>) -> ExitCode {
+async fn serve_lambda(
+    payloads: Arc<PayloadStore>,
+    handler: Arc<dyn MessageHandler>,
+    margin: std::time::Duration,
+) -> ExitCode {
     let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let payloads = payloads.clone();
         let handler = handler.clone();
+        // Answered before Lambda would end the invocation (and hand the
+        // whole batch out again, handled records included).
+        let deadline = lambda::request_deadline(event.context.deadline, margin, LAMBDA_MAX_TIMEOUT);
         async move {
-            handle_batch(&event.payload, &payloads, handler.as_ref())
+            handle_batch(&event.payload, &payloads, handler.as_ref(), Some(deadline))
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

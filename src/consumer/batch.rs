@@ -10,12 +10,47 @@
 //! On a FIFO queue, order matters: after the first failure, every later
 //! record of the batch is reported failed without being processed, as
 //! AWS's guidance for FIFO partial batch responses asks, so a message is
-//! never handled before one queued ahead of it.
+//! never handled before one queued ahead of it. Across the batches of one
+//! run ([`FifoOrder`]: a drain of [`super::poll`]), a group with a failure
+//! is blocked for the rest of the run: its later messages are reported
+//! failed without being handled, so they are never deleted before it.
+//!
+//! A batch may have a deadline (in Lambda, the invocation's deadline less
+//! `REDOX_DEADLINE_MARGIN_MS`): the record being handled when it comes, and
+//! every record not yet started, are reported failed, and the answer goes
+//! out before Lambda would end the invocation (which would return the whole
+//! batch, handled records included).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use tokio::time::Instant;
 
-use super::{DecodedMessage, PayloadStore, QueueMessage, decode};
+use super::{DecodeError, DecodedMessage, PayloadStore, QueueMessage, decode};
 use crate::BoxFuture;
+
+/// How long before the invocation deadline a Lambda batch is answered, by
+/// default: as for the destination.
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+/// Lambda's longest function timeout: the bound on a batch whose
+/// invocation deadline says nothing (already past, as some emulators send).
+pub const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// `REDOX_DEADLINE_MARGIN_MS` (0-10000, default 500, as for the
+/// destination): how long before the invocation deadline the batch is
+/// answered. The error names the variable.
+pub fn deadline_margin(vars: &HashMap<String, String>) -> Result<Duration, String> {
+    match vars.get("REDOX_DEADLINE_MARGIN_MS").map(|v| v.trim()) {
+        None | Some("") => Ok(DEFAULT_DEADLINE_MARGIN),
+        Some(text) => match text.parse::<u64>() {
+            Ok(ms) if ms <= 10_000 => Ok(Duration::from_millis(ms)),
+            _ => Err(format!(
+                "REDOX_DEADLINE_MARGIN_MS must be a number of milliseconds from 0 to 10000, not {text:?}"
+            )),
+        },
+    }
+}
 
 /// What a handler's failure carries; its text is logged, so it must not
 /// quote the body.
@@ -28,6 +63,10 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// database, forwarded, …): Lambda then deletes it from the queue. Return
 /// `Err` and the message comes back after the queue's visibility timeout,
 /// up to `maxReceiveCount` times, then goes to the dead-letter queue.
+///
+/// The future is dropped, unfinished, if the batch's deadline comes first
+/// (the message then counts as failed and comes back), so a handler must
+/// leave nothing half-done that a second attempt cannot finish.
 ///
 /// **Be idempotent.** Delivery is at-least-once: Redox retries a push whose
 /// answer it did not get, and SQS may deliver a message twice. Key your
@@ -85,12 +124,32 @@ pub enum BatchError {
     FailedRecordWithoutId { index: usize },
 }
 
-/// Decodes and handles every record of `event`; the answer lists the
-/// records that failed.
+/// Why one record was not handled; it stays on the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordFailure {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("the handler failed: {0}")]
+    Handler(HandlerError),
+    #[error("the handler panicked")]
+    HandlerPanicked,
+    #[error("not handled: an earlier record of this FIFO batch failed; kept in order")]
+    AfterFailureInBatch,
+    #[error("not handled: a message of its FIFO group failed earlier in this run; kept in order")]
+    GroupBlocked,
+    #[error("the batch deadline came while it was being handled")]
+    DeadlineReached,
+    #[error("not handled: the batch deadline had passed")]
+    DeadlinePassed,
+}
+
+/// Decodes and handles every record of `event` by `deadline`; the answer
+/// lists the records that failed.
 pub async fn handle_batch(
     event: &SqsEvent,
     payloads: &PayloadStore,
     handler: &dyn MessageHandler,
+    deadline: Option<Instant>,
 ) -> Result<SqsBatchResponse, BatchError> {
     let records: Vec<BatchRecord> = event
         .records
@@ -101,11 +160,15 @@ pub async fn handle_batch(
                 .event_source_arn
                 .as_deref()
                 .is_some_and(|arn| arn.ends_with(".fifo")),
+            group: record.attributes.get("MessageGroupId").cloned(),
             message: QueueMessage::from_lambda_record(record),
         })
         .collect();
+    // One invocation is one run: Lambda itself holds a FIFO group back
+    // while a message of it is in flight.
+    let mut order = FifoOrder::default();
     let mut response = SqsBatchResponse::default();
-    for message_id in handle_records(&records, payloads, handler).await? {
+    for message_id in handle_records(&records, payloads, handler, &mut order, deadline).await? {
         response.add_failure(message_id);
     }
     Ok(response)
@@ -118,12 +181,50 @@ pub struct BatchRecord {
     pub message_id: String,
     /// From a FIFO queue: after a failure, later records are not processed.
     pub fifo: bool,
+    /// Its `MessageGroupId` (FIFO queues).
+    pub group: Option<String>,
     /// `None` when the record has no body.
     pub message: Option<QueueMessage>,
 }
 
-/// Decodes and handles every record, in order; returns the ids of those
-/// that failed (decoding or the handler), in order.
+/// The FIFO groups that had a failure in this run: their later messages
+/// wait (are not handled, not deleted) until a later run, so a message is
+/// never processed before one queued ahead of it in its group.
+#[derive(Debug, Default)]
+pub struct FifoOrder {
+    blocked: HashSet<String>,
+    /// A failed FIFO record without a group id: every group waits.
+    all_blocked: bool,
+}
+
+impl FifoOrder {
+    fn blocks(&self, record: &BatchRecord) -> bool {
+        record.fifo
+            && (self.all_blocked
+                || record
+                    .group
+                    .as_ref()
+                    .is_some_and(|group| self.blocked.contains(group)))
+    }
+
+    /// `record` stays on the queue: the rest of its group waits behind it.
+    pub fn block(&mut self, record: &BatchRecord) {
+        if !record.fifo {
+            return;
+        }
+        match &record.group {
+            Some(group) => {
+                self.blocked.insert(group.clone());
+            }
+            None => self.all_blocked = true,
+        }
+    }
+}
+
+/// Decodes and handles every record, in order, by `deadline`; returns the
+/// ids of those that failed (decoding, the handler, FIFO order or the
+/// deadline), in order. `order` carries the FIFO groups blocked by earlier
+/// batches of the run, and gains those this batch blocks.
 ///
 /// Boxed: the S3 fetch nests the SDK's futures too deep for the callers'
 /// own async bodies.
@@ -131,29 +232,45 @@ pub fn handle_records<'a>(
     records: &'a [BatchRecord],
     payloads: &'a PayloadStore,
     handler: &'a dyn MessageHandler,
+    order: &'a mut FifoOrder,
+    deadline: Option<Instant>,
 ) -> BoxFuture<'a, Result<Vec<String>, BatchError>> {
-    Box::pin(handle_each(records, payloads, handler))
+    Box::pin(handle_each(records, payloads, handler, order, deadline))
 }
 
 async fn handle_each(
     records: &[BatchRecord],
     payloads: &PayloadStore,
     handler: &dyn MessageHandler,
+    order: &mut FifoOrder,
+    deadline: Option<Instant>,
 ) -> Result<Vec<String>, BatchError> {
     let mut failed = Vec::new();
-    let mut fifo_blocked = false;
+    let mut fifo_failed_in_batch = false;
     for (index, record) in records.iter().enumerate() {
-        let outcome = if record.fifo && fifo_blocked {
-            Err("an earlier record of this FIFO batch failed; kept in order".to_owned())
+        let outcome = if order.blocks(record) {
+            Err(RecordFailure::GroupBlocked)
+        } else if record.fifo && fifo_failed_in_batch {
+            Err(RecordFailure::AfterFailureInBatch)
+        } else if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            Err(RecordFailure::DeadlinePassed)
         } else {
-            handle_record(record.message.as_ref(), payloads, handler).await
+            let attempt = handle_record(record.message.as_ref(), payloads, handler);
+            let outcome = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, attempt)
+                    .await
+                    .unwrap_or(Err(RecordFailure::DeadlineReached)),
+                None => attempt.await,
+            };
+            fifo_failed_in_batch |= record.fifo && outcome.is_err();
+            outcome
         };
-        if let Err(reason) = outcome {
-            tracing::warn!(message_id = %record.message_id, reason = %reason, "record not processed; left on the queue for a retry");
+        if let Err(failure) = outcome {
+            tracing::warn!(message_id = %record.message_id, reason = %failure, "record not processed; left on the queue for a retry");
             if record.message_id.is_empty() {
                 return Err(BatchError::FailedRecordWithoutId { index });
             }
-            fifo_blocked |= record.fifo;
+            order.block(record);
             failed.push(record.message_id.clone());
         }
     }
@@ -164,13 +281,241 @@ async fn handle_record(
     message: Option<&QueueMessage>,
     payloads: &PayloadStore,
     handler: &dyn MessageHandler,
-) -> Result<(), String> {
-    let message = message.ok_or_else(|| super::DecodeError::MissingBody.to_string())?;
-    let decoded = decode(message, payloads).await.map_err(|e| e.to_string())?;
+) -> Result<(), RecordFailure> {
+    let message = message.ok_or(DecodeError::MissingBody)?;
+    let decoded = decode(message, payloads).await?;
     // A panicking handler fails its record, not the whole batch.
     match crate::front::guard::catch_panic(handler.handle(&decoded)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(format!("the handler failed: {error}")),
-        Err(_) => Err("the handler panicked".to_owned()),
+        Ok(Err(error)) => Err(RecordFailure::Handler(error)),
+        Err(_) => Err(RecordFailure::HandlerPanicked),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::consumer::payload::{DEFAULT_FETCH_TIMEOUT, PayloadSettings};
+    use crate::consumer::pointer::PayloadOrigin;
+
+    /// Records the log id of every message it is handed, in order; fails
+    /// those in `fail` and never finishes those in `hang`.
+    #[derive(Default)]
+    struct Recorder {
+        handled: Mutex<Vec<String>>,
+        fail: Vec<&'static str>,
+        hang: Vec<&'static str>,
+    }
+
+    impl MessageHandler for Recorder {
+        fn handle<'a>(
+            &'a self,
+            message: &'a DecodedMessage,
+        ) -> BoxFuture<'a, Result<(), HandlerError>> {
+            Box::pin(async move {
+                let id = message.body_text();
+                self.handled.lock().unwrap().push(id.clone());
+                if self.hang.contains(&id.as_str()) {
+                    std::future::pending::<()>().await;
+                }
+                if self.fail.contains(&id.as_str()) {
+                    return Err("refused by the test".into());
+                }
+                Ok(())
+            })
+        }
+    }
+
+    impl DecodedMessage {
+        fn body_text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+
+    impl Recorder {
+        fn handled(&self) -> Vec<String> {
+            self.handled.lock().unwrap().clone()
+        }
+    }
+
+    /// Inline messages only: no request ever reaches this client.
+    fn payloads() -> PayloadStore {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .build(),
+        );
+        PayloadStore::new(
+            s3,
+            PayloadSettings {
+                origin: PayloadOrigin::new("payloads", "redox/").unwrap(),
+                timeout: DEFAULT_FETCH_TIMEOUT,
+            },
+        )
+    }
+
+    /// A record whose body (and id) is `id`, in `group` when it is FIFO.
+    fn record(id: &str, group: Option<&str>) -> BatchRecord {
+        BatchRecord {
+            message_id: id.into(),
+            fifo: group.is_some(),
+            group: group.map(str::to_owned),
+            message: Some(QueueMessage {
+                message_id: id.into(),
+                body: id.into(),
+                attributes: Default::default(),
+            }),
+        }
+    }
+
+    async fn run(
+        records: &[BatchRecord],
+        handler: &Recorder,
+        order: &mut FifoOrder,
+        deadline: Option<Instant>,
+    ) -> Vec<String> {
+        handle_records(records, &payloads(), handler, order, deadline)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_fifo_group_with_a_failure_in_the_run_waits_in_later_batches() {
+        let handler = Recorder {
+            fail: vec!["g1"],
+            ..Default::default()
+        };
+        let mut order = FifoOrder::default();
+        let first = [record("h1", Some("h")), record("g1", Some("g"))];
+        assert_eq!(run(&first, &handler, &mut order, None).await, ["g1"]);
+        // g1 is back, with the next of its group: g2 must not overtake it;
+        // group h goes on.
+        let second = [record("g2", Some("g")), record("h2", Some("h"))];
+        assert_eq!(run(&second, &handler, &mut order, None).await, ["g2"]);
+        assert_eq!(handler.handled(), ["h1", "g1", "h2"]);
+        // And so on for the rest of the run.
+        let third = [record("g3", Some("g"))];
+        assert_eq!(run(&third, &handler, &mut order, None).await, ["g3"]);
+        assert_eq!(handler.handled(), ["h1", "g1", "h2"]);
+    }
+
+    #[tokio::test]
+    async fn within_a_fifo_batch_everything_after_a_failure_waits_and_its_groups_too() {
+        let handler = Recorder {
+            fail: vec!["g1"],
+            ..Default::default()
+        };
+        let mut order = FifoOrder::default();
+        let batch = [
+            record("g1", Some("g")),
+            record("h1", Some("h")),
+            record("g2", Some("g")),
+        ];
+        assert_eq!(
+            run(&batch, &handler, &mut order, None).await,
+            ["g1", "h1", "g2"]
+        );
+        assert_eq!(handler.handled(), ["g1"]);
+        // h1 stayed on the queue: h2 waits behind it.
+        let next = [record("h2", Some("h")), record("k1", Some("k"))];
+        assert_eq!(run(&next, &handler, &mut order, None).await, ["h2"]);
+        assert_eq!(handler.handled(), ["g1", "k1"]);
+    }
+
+    #[tokio::test]
+    async fn a_standard_queue_goes_on_after_a_failure() {
+        let handler = Recorder {
+            fail: vec!["a"],
+            ..Default::default()
+        };
+        let mut order = FifoOrder::default();
+        let batch = [record("a", None), record("b", None)];
+        assert_eq!(run(&batch, &handler, &mut order, None).await, ["a"]);
+        assert_eq!(
+            run(&[record("c", None)], &handler, &mut order, None).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(handler.handled(), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_fifo_record_without_a_group_blocks_every_group() {
+        let handler = Recorder {
+            fail: vec!["x"],
+            ..Default::default()
+        };
+        let mut order = FifoOrder::default();
+        let mut lost = record("x", Some("-"));
+        lost.group = None;
+        assert_eq!(run(&[lost], &handler, &mut order, None).await, ["x"]);
+        assert_eq!(
+            run(&[record("g1", Some("g"))], &handler, &mut order, None).await,
+            ["g1"]
+        );
+        assert_eq!(handler.handled(), ["x"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_deadline_the_unfinished_records_are_reported_failed() {
+        for fifo in [None, Some("g")] {
+            let handler = Recorder {
+                hang: vec!["slow"],
+                ..Default::default()
+            };
+            let batch = [
+                record("first", fifo),
+                record("slow", fifo),
+                record("after", fifo),
+            ];
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(4);
+            let failed = run(&batch, &handler, &mut FifoOrder::default(), Some(deadline)).await;
+            assert_eq!(failed, ["slow", "after"], "{fifo:?}");
+            assert_eq!(handler.handled(), ["first", "slow"], "{fifo:?}");
+            // Answered at the deadline (virtual time), not later.
+            assert_eq!(started.elapsed(), Duration::from_secs(4), "{fifo:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deadline_already_past_starts_nothing() {
+        let handler = Recorder::default();
+        let batch = [record("a", None), record("b", Some("g"))];
+        let failed = run(
+            &batch,
+            &handler,
+            &mut FifoOrder::default(),
+            Some(Instant::now()),
+        )
+        .await;
+        assert_eq!(failed, ["a", "b"]);
+        assert!(handler.handled().is_empty());
+    }
+
+    #[test]
+    fn the_margin_defaults_to_the_destinations_and_names_its_variable() {
+        let vars = |value: &str| {
+            [("REDOX_DEADLINE_MARGIN_MS".to_owned(), value.to_owned())]
+                .into_iter()
+                .collect::<HashMap<_, _>>()
+        };
+        assert_eq!(
+            deadline_margin(&HashMap::new()),
+            Ok(DEFAULT_DEADLINE_MARGIN)
+        );
+        assert_eq!(deadline_margin(&vars("")), Ok(DEFAULT_DEADLINE_MARGIN));
+        assert_eq!(deadline_margin(&vars("0")), Ok(Duration::ZERO));
+        assert_eq!(
+            deadline_margin(&vars("1500")),
+            Ok(Duration::from_millis(1500))
+        );
+        for bad in ["-1", "soon", "10001", "1.5"] {
+            let error = deadline_margin(&vars(bad)).unwrap_err();
+            assert!(error.starts_with("REDOX_DEADLINE_MARGIN_MS"), "{error}");
+        }
     }
 }

@@ -10,11 +10,22 @@
 //! a [`batch::MessageHandler`] and reports partial batch failures;
 //! [`poll`] feeds it from ReceiveMessage instead, outside Lambda.
 //!
+//! A pointer is followed only into the payload bucket, under the payload
+//! prefix, to a key shaped as the destination writes it ([`pointer`]);
+//! any other is refused before any I/O.
+//!
 //! Every failure is a [`DecodeError`] naming the problem; none quotes the
 //! body (bodies are PHI), and no input makes this module panic.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 
 pub mod batch;
 pub mod payload;
+pub mod pointer;
 pub mod poll;
 
 use std::collections::BTreeMap;
@@ -26,9 +37,10 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AuthMethod;
 use crate::redox::RedoxMeta;
-use crate::sink::sqs::{EXTENDED_POINTER_CLASS, EXTENDED_SIZE_ATTRIBUTE};
+use crate::sink::sqs::EXTENDED_SIZE_ATTRIBUTE;
 
 pub use payload::PayloadStore;
+pub use pointer::{PayloadOrigin, PointerRefusal, parse_pointer};
 
 /// The size attribute of the first extended-client versions; still read.
 pub const LEGACY_SIZE_ATTRIBUTE: &str = "SQSLargePayloadSize";
@@ -168,8 +180,9 @@ pub enum DecodeError {
     BadPayloadSize { attribute: &'static str },
     #[error("malformed extended-client pointer: {0}")]
     MalformedPointer(&'static str),
-    #[error("the pointer names bucket {bucket:?}, not the payload bucket {allowed:?}")]
-    ForeignBucket { bucket: String, allowed: String },
+    /// A well-formed pointer the consumer does not follow: never fetched.
+    #[error("pointer refused, not fetched: {0}")]
+    RefusedPointer(#[from] PointerRefusal),
     #[error("the offloaded body s3://{bucket}/{key} does not exist")]
     ObjectMissing { bucket: String, key: String },
     #[error("the offloaded body s3://{bucket}/{key} could not be read: {detail}")]
@@ -243,43 +256,6 @@ fn parse_byte_count(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// `["<pointer class>", {"s3BucketName": "...", "s3Key": "..."}]`, the
-/// format of the extended-client libraries (and of [`crate::sink::sqs`]).
-pub fn parse_pointer(body: &str) -> Result<S3Location, DecodeError> {
-    use serde_json::Value;
-    let value: Value = serde_json::from_str(body)
-        .map_err(|_| DecodeError::MalformedPointer("the body is not JSON"))?;
-    let Value::Array(items) = value else {
-        return Err(DecodeError::MalformedPointer(
-            "the body is not a JSON array",
-        ));
-    };
-    let [class, fields] = items.as_slice() else {
-        return Err(DecodeError::MalformedPointer(
-            "the array does not have exactly two elements",
-        ));
-    };
-    match class.as_str() {
-        Some(EXTENDED_POINTER_CLASS | LEGACY_POINTER_CLASS) => {}
-        _ => {
-            return Err(DecodeError::MalformedPointer(
-                "the first element is not a known pointer class",
-            ));
-        }
-    }
-    let field = |name: &'static str| {
-        fields
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let bucket =
-        field("s3BucketName").ok_or(DecodeError::MalformedPointer("no s3BucketName string"))?;
-    let key = field("s3Key").ok_or(DecodeError::MalformedPointer("no s3Key string"))?;
-    Ok(S3Location { bucket, key })
-}
-
 /// Turns one queued message back into the Redox message, fetching an
 /// offloaded body through `payloads`.
 pub async fn decode(
@@ -306,8 +282,15 @@ pub async fn decode(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
 mod tests {
     use super::*;
+    use crate::sink::sqs::EXTENDED_POINTER_CLASS;
 
     fn message(body: &str, attributes: &[(&str, &str)]) -> QueueMessage {
         QueueMessage {

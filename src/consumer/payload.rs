@@ -1,10 +1,10 @@
 //! Offloaded bodies: the S3 side of an Extended Client pointer.
 //!
-//! [`PayloadStore`] fetches the object a pointer names, checks it holds
-//! exactly the bytes the pointer declares, and refuses pointers to any
-//! bucket but the payload bucket when one is configured. It never deletes
-//! the object: the bucket's lifecycle rule does, after the longest time a
-//! pointer can wait on the queue and its dead-letter queue.
+//! [`PayloadStore`] fetches the object a pointer names, only once
+//! [`PayloadOrigin::admit`] has found it to be one the destination wrote,
+//! and checks it holds exactly the bytes the pointer declares. It never
+//! deletes the object: the bucket's lifecycle rule does, after the longest
+//! time a pointer can wait on the queue and its dead-letter queue.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use bytes::Bytes;
 
-use super::{DecodeError, S3Location};
+use super::{DecodeError, PayloadOrigin, S3Location};
 
 /// The largest offloaded body fetched: Redox allows 40 MB per message.
 pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024 * 1024;
@@ -22,9 +22,10 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The consumer's settings, from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadSettings {
-    /// `REDOX_PAYLOAD_BUCKET`: when set, pointers to any other bucket are
-    /// refused (a pointer is outside input; IAM limits the rest).
-    pub bucket: Option<String>,
+    /// `REDOX_PAYLOAD_BUCKET` and `REDOX_PAYLOAD_PREFIX`: the only place
+    /// pointers are followed to (a pointer is outside input; IAM limits
+    /// the rest).
+    pub origin: PayloadOrigin,
     /// `REDOX_AWS_TIMEOUT_MS`: bound on one fetch.
     pub timeout: Duration,
 }
@@ -32,10 +33,7 @@ pub struct PayloadSettings {
 impl PayloadSettings {
     /// Reads the settings; the error names the variable that is wrong.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, String> {
-        let bucket = vars
-            .get("REDOX_PAYLOAD_BUCKET")
-            .map(|b| b.trim().to_owned())
-            .filter(|b| !b.is_empty());
+        let origin = PayloadOrigin::from_vars(vars)?;
         let timeout = match vars.get("REDOX_AWS_TIMEOUT_MS").map(|v| v.trim()) {
             None | Some("") => DEFAULT_FETCH_TIMEOUT,
             Some(text) => match text.parse::<u64>() {
@@ -47,7 +45,7 @@ impl PayloadSettings {
                 }
             },
         };
-        Ok(PayloadSettings { bucket, timeout })
+        Ok(PayloadSettings { origin, timeout })
     }
 }
 
@@ -73,24 +71,23 @@ impl PayloadStore {
         )
     }
 
-    /// The object's bytes, exactly `declared_size` of them.
+    /// Where pointers are followed to.
+    pub fn origin(&self) -> &PayloadOrigin {
+        &self.settings.origin
+    }
+
+    /// The object's bytes, exactly `declared_size` of them. A pointer the
+    /// destination could not have written is refused before any request.
     pub async fn fetch(
         &self,
         location: &S3Location,
         declared_size: u64,
     ) -> Result<Bytes, DecodeError> {
+        self.settings.origin.admit(location)?;
         if declared_size > MAX_PAYLOAD_BYTES {
             return Err(DecodeError::PayloadTooLarge {
                 declared: declared_size,
                 limit: MAX_PAYLOAD_BYTES,
-            });
-        }
-        if let Some(allowed) = &self.settings.bucket
-            && *allowed != location.bucket
-        {
-            return Err(DecodeError::ForeignBucket {
-                bucket: location.bucket.clone(),
-                allowed: allowed.clone(),
             });
         }
         let timeout = self.settings.timeout;
@@ -155,6 +152,7 @@ impl PayloadStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -165,23 +163,21 @@ mod tests {
 
     #[test]
     fn settings_default_and_name_the_bad_variable() {
+        let bucket = ("REDOX_PAYLOAD_BUCKET", "payloads");
         assert_eq!(
-            settings(&[]).unwrap(),
+            settings(&[bucket]).unwrap(),
             PayloadSettings {
-                bucket: None,
+                origin: PayloadOrigin::new("payloads", "redox/").unwrap(),
                 timeout: DEFAULT_FETCH_TIMEOUT
             }
         );
-        let set = settings(&[
-            ("REDOX_PAYLOAD_BUCKET", "payloads"),
-            ("REDOX_AWS_TIMEOUT_MS", "2500"),
-        ])
-        .unwrap();
-        assert_eq!(set.bucket.as_deref(), Some("payloads"));
+        let set = settings(&[bucket, ("REDOX_AWS_TIMEOUT_MS", "2500")]).unwrap();
         assert_eq!(set.timeout, Duration::from_millis(2500));
         for bad in ["0", "-1", "soon", "900001"] {
-            let error = settings(&[("REDOX_AWS_TIMEOUT_MS", bad)]).unwrap_err();
+            let error = settings(&[bucket, ("REDOX_AWS_TIMEOUT_MS", bad)]).unwrap_err();
             assert!(error.starts_with("REDOX_AWS_TIMEOUT_MS"), "{error}");
         }
+        let error = settings(&[("REDOX_AWS_TIMEOUT_MS", "2500")]).unwrap_err();
+        assert!(error.starts_with("REDOX_PAYLOAD_BUCKET"), "{error}");
     }
 }

@@ -13,9 +13,13 @@
 //!
 //! By default [`poll`] drains: it stops once a receive brings nothing new.
 //! Each message is tried once per drain; a message that failed and comes
-//! back during the same drain is left for the next one. With
+//! back during the same drain is left for the next one. On a FIFO queue its
+//! group is then blocked for the rest of the drain ([`FifoOrder`]): the
+//! group's later messages are neither handled nor deleted (they count as
+//! failed), so the next run handles them after it, in order. With
 //! [`PollSettings::follow`] it keeps polling (long polls of 20 s), retrying
-//! failed messages as they come back, until it is stopped.
+//! failed messages as they come back, until it is stopped; there SQS holds
+//! a FIFO group back while its failed message is in flight, as for Lambda.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -24,7 +28,7 @@ use std::time::Duration;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 
-use super::batch::{BatchRecord, MessageHandler, handle_records};
+use super::batch::{BatchRecord, FifoOrder, MessageHandler, handle_records};
 use super::{PayloadStore, QueueMessage};
 
 /// The most messages one ReceiveMessage returns (an SQS limit), which is
@@ -151,8 +155,10 @@ pub async fn poll(
     handler: &dyn MessageHandler,
     summary: &mut PollSummary,
 ) -> Result<(), PollError> {
-    // Messages that failed during this drain: not tried again by it.
+    // Messages that failed during this drain: not tried again by it, and
+    // on a FIFO queue their groups wait for the next run.
     let mut failed_here: HashSet<String> = HashSet::new();
+    let mut drain_order = FifoOrder::default();
     loop {
         let messages = match receive(sqs, settings).await {
             Ok(messages) => messages,
@@ -177,8 +183,25 @@ pub async fn poll(
             }
             return Ok(());
         }
-        let failed = handle_received(sqs, settings, payloads, handler, &batch, summary).await;
-        if !settings.follow {
+        if settings.follow {
+            // Every batch on its own, as in Lambda: a failed message comes
+            // back first of its group.
+            let mut order = FifoOrder::default();
+            handle_received(
+                sqs, settings, payloads, handler, &batch, &mut order, summary,
+            )
+            .await;
+        } else {
+            let failed = handle_received(
+                sqs,
+                settings,
+                payloads,
+                handler,
+                &batch,
+                &mut drain_order,
+                summary,
+            )
+            .await;
             failed_here.extend(failed);
         }
     }
@@ -211,14 +234,16 @@ async fn receive(
     }
 }
 
-/// One received batch through the handler; deletes what succeeded and
-/// returns the ids of the messages that failed.
+/// One received batch through the handler, FIFO groups blocked by
+/// `order`; deletes what succeeded and returns the ids of the messages
+/// that failed.
 async fn handle_received(
     sqs: &aws_sdk_sqs::Client,
     settings: &PollSettings,
     payloads: &PayloadStore,
     handler: &dyn MessageHandler,
     batch: &[Message],
+    order: &mut FifoOrder,
     summary: &mut PollSummary,
 ) -> Vec<String> {
     let records: Vec<BatchRecord> = batch
@@ -226,6 +251,10 @@ async fn handle_received(
         .map(|message| BatchRecord {
             message_id: message.message_id().unwrap_or_default().to_owned(),
             fifo: settings.fifo(),
+            group: message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                .cloned(),
             message: message
                 .body
                 .is_some()
@@ -233,12 +262,16 @@ async fn handle_received(
         })
         .collect();
     summary.received += records.len() as u64;
-    let failed: HashSet<String> = match handle_records(&records, payloads, handler).await {
+    let handled = handle_records(&records, payloads, handler, order, None).await;
+    let failed: HashSet<String> = match handled {
         Ok(failed) => failed.into_iter().collect(),
         Err(error) => {
             // As in Lambda, the whole batch is retried.
             tracing::warn!(%error, "batch not processed; every message stays on the queue");
             summary.failed += records.len() as u64;
+            for record in &records {
+                order.block(record);
+            }
             return records.into_iter().map(|r| r.message_id).collect();
         }
     };
@@ -308,6 +341,7 @@ async fn delete(sqs: &aws_sdk_sqs::Client, settings: &PollSettings, messages: &[
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
