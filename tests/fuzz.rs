@@ -567,6 +567,12 @@ enum SigMutation {
     Path(TextEdit),
     Query(TextEdit),
     ExtraHeader(String, String),
+    /// `x-amz-content-sha256` added unsigned (as aws-requests-auth sends
+    /// it): the body's hash, maybe edited, or a value that is never a hash.
+    UnsignedContentSha256(Option<TextEdit>, u8),
+    /// The body replaced, with an unsigned `x-amz-content-sha256` that
+    /// matches the new body.
+    BodyWithItsUnsignedHash(Vec<u8>),
 }
 
 fn amz_date_text() -> impl Strategy<Value = String> {
@@ -601,6 +607,9 @@ fn sig_mutation() -> impl Strategy<Value = SigMutation> {
         1 => text_edit().prop_map(SigMutation::Path),
         1 => text_edit().prop_map(SigMutation::Query),
         1 => (text(), text()).prop_map(|(n, v)| SigMutation::ExtraHeader(n, v)),
+        2 => (proptest::option::of(text_edit()), 0u8..4)
+            .prop_map(|(e, form)| SigMutation::UnsignedContentSha256(e, form)),
+        1 => bytes().prop_map(SigMutation::BodyWithItsUnsignedHash),
     ]
 }
 
@@ -740,8 +749,48 @@ fn mutate_signed(mut request: InboundRequest, mutation: &SigMutation) -> (Inboun
             request.headers.push((name.clone(), value.clone()));
             refuse_if(covered)
         }
+        SigMutation::UnsignedContentSha256(edit, form) => {
+            let body_hash = sha256_hex(&request.body);
+            let value = match form {
+                0 => "UNSIGNED-PAYLOAD".to_owned(),
+                1 => "STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_owned(),
+                _ => edit
+                    .as_ref()
+                    .map_or(body_hash.clone(), |e| e.apply(&body_hash)),
+            };
+            let name = if *form == 3 {
+                "X-Amz-Content-Sha256"
+            } else {
+                "x-amz-content-sha256"
+            };
+            request.headers.push((name.to_owned(), value.clone()));
+            // Only the lower-case hex of the body's own hash passes, under
+            // the lower-case name every front door gives headers.
+            if value == body_hash && *form != 3 {
+                Expect::Accept
+            } else {
+                Expect::Refuse
+            }
+        }
+        SigMutation::BodyWithItsUnsignedHash(body) => {
+            let changed = request.body != body.as_slice();
+            request.body = Bytes::from(body.clone());
+            request
+                .headers
+                .push(("x-amz-content-sha256".into(), sha256_hex(body)));
+            if changed {
+                Expect::Refuse
+            } else {
+                Expect::Accept
+            }
+        }
     };
     (request, expect)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 // ---- target: the SigV4 authorization header and verification ------------------
