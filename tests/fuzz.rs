@@ -47,6 +47,7 @@ use redox_destination::oauth;
 use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::redox::{self, Classified, Envelope};
 use redox_destination::response::HttpResponse;
+use redox_destination::sink::media_type::{FALLBACK_MEDIA_TYPE, is_media_type, s3_content_type};
 use redox_destination::sink::{MAX_ATTRIBUTES, QueuedMessage, Sink, SinkError};
 use serde_json::{Map, Value, json};
 
@@ -1863,6 +1864,68 @@ fn has_repeated_member(body: &[u8]) -> bool {
     }
     let mut reader = serde_json::Deserializer::from_slice(body);
     serde::Deserializer::deserialize_map(&mut reader, Counter(false)).unwrap_or(false)
+}
+
+// ---- target: the Content-Type stored in S3 -------------------------------------------
+
+/// A media type built from RFC 9110's grammar (printable ASCII only), with
+/// its parameters, or that with one part spoiled.
+fn media_type_text() -> impl Strategy<Value = String> {
+    let token = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}";
+    let quoted = r#""([ !#-\[\]-~]|\\[ -~]){0,12}""#;
+    let parameter = (
+        token,
+        prop_oneof![token.boxed(), quoted.boxed()],
+        " {0,2}",
+        " {0,2}",
+    )
+        .prop_map(|(name, value, before, after)| format!("{before};{after}{name}={value}"));
+    (token, token, vec(parameter, 0..4))
+        .prop_map(|(kind, subtype, parameters)| format!("{kind}/{subtype}{}", parameters.concat()))
+}
+
+#[test]
+fn fuzz_s3_content_type() {
+    on_big_stack(|| {
+        fuzz(
+            "s3_content_type",
+            prop_oneof![
+                3 => media_type_text().prop_map(|value| (value, true)),
+                // One character anywhere: non-ASCII, a control, a quote, a
+                // separator.
+                3 => (media_type_text(), any::<usize>(), prop_oneof![any::<char>(), Just('"'), Just(';'), Just(' '), Just('\t'), Just('é')])
+                    .prop_map(|(value, at, c)| {
+                        let at = boundary(&value, at);
+                        (format!("{}{c}{}", &value[..at], &value[at..]), false)
+                    }),
+                2 => text().prop_map(|t| (t, false)),
+            ],
+            |(sent, valid)| {
+                let stored = s3_content_type(&sent);
+                prop_assert!(
+                    !stored.is_empty()
+                        && stored.len() <= 256
+                        && stored.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                    "not printable ASCII: {:?}",
+                    stored
+                );
+                prop_assert!(is_media_type(stored), "not a media type: {:?}", stored);
+                prop_assert_eq!(s3_content_type(stored), stored, "not stable");
+                if valid && sent.len() <= 256 {
+                    prop_assert_eq!(stored, sent.as_str(), "a valid media type was changed");
+                }
+                if stored != FALLBACK_MEDIA_TYPE {
+                    prop_assert!(
+                        sent.trim_matches(' ').starts_with(stored),
+                        "{:?} is not taken from {:?}",
+                        stored,
+                        sent
+                    );
+                }
+                Ok(())
+            },
+        );
+    });
 }
 
 // ---- target: Lambda event mapping (Function URL 2.0, HTTP API 2.0, REST 1.0) -------
