@@ -1928,6 +1928,87 @@ fn fuzz_s3_content_type() {
     });
 }
 
+// ---- target: the CLI's plain-HTTP rule for secrets -----------------------------------
+
+/// A URL host and whether it is this machine's loopback, decided from how it
+/// was built rather than by parsing it back.
+fn cli_host() -> impl Strategy<Value = (String, bool)> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(|[a, b, c, d]| (format!("{a}.{b}.{c}.{d}"), a == 127)),
+        any::<[u16; 8]>().prop_map(|s| {
+            let text = s
+                .iter()
+                .map(|x| format!("{x:x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            let loopback = s == [0, 0, 0, 0, 0, 0, 0, 1]
+                || (s[..6] == [0, 0, 0, 0, 0, 0xffff] && s[6] >> 8 == 127);
+            (format!("[{text}]"), loopback)
+        }),
+        Just(("[::1]".to_owned(), true)),
+        Just(("[::ffff:127.0.0.1]".to_owned(), true)),
+        (any::<u8>(), any::<bool>()).prop_map(|(mask, dot)| {
+            let name: String = "localhost"
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if mask >> (i % 8) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            (format!("{name}{}", if dot { "." } else { "" }), true)
+        }),
+        "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,3}".prop_map(|name| {
+            let loopback = name == "localhost";
+            (name, loopback)
+        }),
+        Just(("localhost.example.com".to_owned(), false)),
+        Just(("127.0.0.1.nip.io".to_owned(), false)),
+        Just(("2130706433".to_owned(), false)),
+    ]
+}
+
+#[test]
+fn fuzz_cli_secret_transport() {
+    use redox_destination::cli::http::{check_secret_transport, is_loopback, parse_url};
+    on_big_stack(|| {
+        fuzz(
+            "cli_secret_transport",
+            prop_oneof![
+                4 => (cli_host(), any::<bool>(), proptest::option::of(any::<u16>()), "(/[a-z0-9%]{0,8}){0,3}")
+                    .prop_map(|((host, loopback), https, port, path)| {
+                        let scheme = if https { "https" } else { "http" };
+                        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                        (format!("{scheme}://{host}{port}{path}"), Some((loopback, https)))
+                    }),
+                1 => text().prop_map(|t| (t, None)),
+                1 => text().prop_map(|t| (format!("http://{t}/"), None)),
+            ],
+            |(text, expected)| {
+                let Ok(url) = parse_url(&text) else {
+                    // A built URL always parses; anything else may not.
+                    prop_assert!(expected.is_none(), "{} did not parse", text);
+                    return Ok(());
+                };
+                let verdict = check_secret_transport(&url, "the token");
+                if url.scheme_str() == Some("https") {
+                    prop_assert!(verdict.is_ok(), "https refused: {}", text);
+                } else {
+                    prop_assert_eq!(verdict.is_ok(), is_loopback(&url), "{}", text);
+                }
+                if let Some((loopback, https)) = expected {
+                    prop_assert_eq!(is_loopback(&url), loopback, "{}", text);
+                    prop_assert_eq!(verdict.is_ok(), https || loopback, "{}", text);
+                }
+                Ok(())
+            },
+        );
+    });
+}
+
 // ---- target: Lambda event mapping (Function URL 2.0, HTTP API 2.0, REST 1.0) -------
 
 fn event_fixtures() -> &'static Vec<(String, Value)> {
