@@ -17,13 +17,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 run:
 	$(CARGO) run
 
-## smoke: act as Redox against a URL: verify, then send one message (make smoke URL=https://… TOKEN=…)
-# The token goes through the environment, and the recipe is not echoed, so
-# it is not printed.
+## smoke: act as Redox against a URL: verify, then send one message (make smoke URL=https://… [TOKEN_FILE=path]; or export REDOX_VERIFICATION_TOKEN)
+# The token comes from the environment or a file, never from make's command
+# line (TOKEN=… would show in `ps` and stay in shell history).
 smoke:
-	@test -n "$(URL)" || { echo "usage: make smoke URL=<destination URL> [TOKEN=<verification token>]" >&2; exit 2; }
-	@REDOX_VERIFICATION_TOKEN="$${TOKEN:-$$REDOX_VERIFICATION_TOKEN}" $(CARGO) run --quiet -- verify "$(URL)"
-	@REDOX_VERIFICATION_TOKEN="$${TOKEN:-$$REDOX_VERIFICATION_TOKEN}" $(CARGO) run --quiet -- send "$(URL)"
+	@test -n "$(URL)" || { echo "usage: make smoke URL=<destination URL> [TOKEN_FILE=<file with the verification token>]" >&2; exit 2; }
+	@test "$(origin TOKEN)" != "command line" || { echo "make smoke: TOKEN= puts the token in ps and shell history; export REDOX_VERIFICATION_TOKEN or give TOKEN_FILE=<file>" >&2; exit 2; }
+	@$(CARGO) run --quiet -- verify "$(URL)" $(if $(TOKEN_FILE),--token-file "$(TOKEN_FILE)")
+	@$(CARGO) run --quiet -- send "$(URL)" $(if $(TOKEN_FILE),--token-file "$(TOKEN_FILE)")
 
 ## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests, sample events through cargo-lambda
 test: venv lint build-release lambda-tools

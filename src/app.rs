@@ -290,10 +290,7 @@ pub async fn build_with_sdk(
         _ => Arc::new(SpoolSink::open(config.spool_dir.clone()).map_err(|e| {
             setting(
                 "REDOX_SPOOL_DIR",
-                format!(
-                    "{} is not a writable folder: {e}",
-                    config.spool_dir.display()
-                ),
+                format!("{}: {e}", config.spool_dir.display()),
             )
         })?),
     };

@@ -36,7 +36,8 @@
 //! oauth/          the built-in OAuth 2.0 issuer: issuer.rs (pure), throttle.rs
 //! sink/           where accepted messages go: mod.rs (trait, message),
 //!                 sqs.rs (SQS + S3 offload), sqs_body.rs (the SendMessage
-//!                 body escaped once), spool.rs (local folder)
+//!                 body escaped once), spool.rs (local folder),
+//!                 media_type.rs (the Content-Type S3 is given)
 //! response.rs     the answer value every front door writes back
 //! telemetry/      logging set-up (mod.rs) and CloudWatch EMF (metrics.rs)
 //! config.rs       the environment, validated; app.rs wires it at start-up

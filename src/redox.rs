@@ -121,13 +121,17 @@ pub enum Classified {
     Push(Envelope),
 }
 
-/// The first level of a JSON body; values are kept only where needed.
+/// The first level of a JSON object body; values are kept only where needed.
+/// The three members that tell a handshake from a push are kept whenever
+/// they are present, `null` included: the handshake is recognised by which
+/// members the object has, not by what they hold.
 #[derive(Deserialize)]
 struct TopLevel {
-    #[serde(rename = "Meta")]
+    #[serde(rename = "Meta", default, deserialize_with = "present")]
     meta: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     challenge: Option<Value>,
-    #[serde(rename = "verification-token")]
+    #[serde(rename = "verification-token", default, deserialize_with = "present")]
     verification_token: Option<Value>,
     #[serde(rename = "resourceType")]
     resource_type: Option<Value>,
@@ -135,6 +139,11 @@ struct TopLevel {
     bundle_type: Option<Value>,
     #[serde(default, deserialize_with = "first_element")]
     entry: Option<Value>,
+}
+
+/// `Some` for a member that is present, whatever its value.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// Keeps the first element of a JSON array and skips the rest unread.
@@ -191,29 +200,35 @@ pub fn classify(request: &InboundRequest) -> Classified {
             token: find("verification-token"),
         });
     }
+    // serde reads a struct from a JSON array too (members by position), so
+    // only a body that opens as an object is read member by member.
+    let is_object = request.body.trim_ascii_start().first() == Some(&b'{');
     match serde_json::from_slice::<TopLevel>(&request.body) {
-        Ok(top) => classify_json(top),
-        Err(_) if serde_json::from_slice::<IgnoredAny>(&request.body).is_ok() => {
+        Ok(top) if is_object => classify_json(top),
+        _ if serde_json::from_slice::<IgnoredAny>(&request.body).is_ok() => {
             Classified::Push(Envelope::JsonWithoutMeta)
         }
-        Err(_) => Classified::Push(Envelope::NotJson),
+        _ => Classified::Push(Envelope::NotJson),
     }
 }
 
 fn classify_json(top: TopLevel) -> Classified {
-    if let Some(meta) = top.meta {
-        return Classified::Push(Envelope::DataModel(extract_meta(&meta)));
-    }
-    if let Some(challenge) = top.challenge {
+    // SPEC 3.2: a POST handshake is an object with both `verification-token`
+    // and `challenge` and no `Meta`. Any other object is a push, so a message
+    // that merely has a `challenge` member is queued, never swallowed.
+    if let (None, Some(challenge), Some(token)) =
+        (&top.meta, &top.challenge, &top.verification_token)
+    {
         return Classified::Handshake(HandshakeRequest {
             // A challenge that is not a string can never be echoed safely.
             challenge: challenge.as_str().map(str::to_owned).unwrap_or_default(),
-            token: top
-                .verification_token
-                .as_ref()
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            // Only a string is a copy of the token; the headers may still
+            // carry one.
+            token: token.as_str().map(str::to_owned),
         });
+    }
+    if let Some(meta) = top.meta.filter(|meta| !meta.is_null()) {
+        return Classified::Push(Envelope::DataModel(extract_meta(&meta)));
     }
     let is_message_bundle = top.resource_type.as_ref().and_then(Value::as_str) == Some("Bundle")
         && top.bundle_type.as_ref().and_then(Value::as_str) == Some("message");
@@ -295,6 +310,61 @@ mod tests {
             classify(&req),
             Classified::Push(Envelope::DataModel(_))
         ));
+    }
+
+    #[test]
+    fn a_challenge_without_the_token_member_is_a_push() {
+        for body in [
+            r#"{"challenge":"5c2b-11"}"#,
+            r#"{"challenge":"5c2b-11","Patient":{"Identifiers":[]}}"#,
+            r#"{"verification-token":"tok"}"#,
+        ] {
+            assert_eq!(
+                classify(&post(body)),
+                Classified::Push(Envelope::JsonWithoutMeta),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_handshake_members_next_to_meta_are_a_push() {
+        for meta in [r#"{"DataModel":"PatientAdmin"}"#, "null", "[]"] {
+            let body = format!(r#"{{"verification-token":"tok","challenge":"c","Meta":{meta}}}"#);
+            assert!(
+                matches!(classify(&post(&body)), Classified::Push(_)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_handshake_is_recognised_by_its_members_whatever_they_hold() {
+        // The values are judged later: a challenge that is not a string is
+        // refused, and only a string token is a copy of the token.
+        let req = post(r#"{"verification-token":null,"challenge":7,"x":1}"#);
+        assert_eq!(
+            classify(&req),
+            Classified::Handshake(HandshakeRequest {
+                challenge: String::new(),
+                token: None
+            })
+        );
+    }
+
+    #[test]
+    fn an_array_is_never_read_as_members_by_position() {
+        for body in [
+            r#"[null,"5c2b-11","tok",null,null]"#,
+            r#"[{"DataModel":"PatientAdmin"},null,null,null,null,null]"#,
+            r#"  ["x"]"#,
+        ] {
+            assert_eq!(
+                classify(&post(body)),
+                Classified::Push(Envelope::JsonWithoutMeta),
+                "{body}"
+            );
+        }
     }
 
     #[test]

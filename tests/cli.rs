@@ -8,8 +8,10 @@
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -53,22 +55,41 @@ fn material_file(dir: &Path) -> PathBuf {
 
 struct Run {
     success: bool,
+    code: Option<i32>,
     stdout: String,
 }
+
+/// A secret given as an option's value in the refusal tests; never printed.
+const ARGV_SECRET: &str = "argv-secret-value-0123456789";
 
 /// The CLI as a process, with nothing from the test's environment but
 /// `PATH` and what `env` gives (secrets travel there, as documented).
 fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_redox-destination"))
+    cli_with_stdin(args, env, "")
+}
+
+/// [`cli`], with `stdin` on its standard input.
+fn cli_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redox-destination"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().copied())
         .args(args)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run redox-destination");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("redox-destination ends");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for secret in [TOKEN, SECRET, CLIENT_SECRET] {
+    for secret in [TOKEN, SECRET, CLIENT_SECRET, ARGV_SECRET] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
             "a secret was printed: {stdout}{stderr}"
@@ -76,6 +97,7 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
     Run {
         success: output.status.success(),
+        code: output.status.code(),
         stdout: format!("{stdout}{stderr}"),
     }
 }
@@ -86,7 +108,12 @@ fn every_method_against(url: &str, take_new: &mut dyn FnMut() -> Vec<Queued>) {
     let token_url = format!("{}oauth2/token", url);
     let sigv4 = ["--sigv4", "--access-key-id", ACCESS_KEY, "--region", REGION];
 
-    let verified = cli(&["verify", url, "--token", TOKEN], &[]);
+    // The token on standard input, as `--token-file -` reads it.
+    let verified = cli_with_stdin(
+        &["verify", url, "--token-file", "-"],
+        &[],
+        &format!("{TOKEN}\n"),
+    );
     assert!(verified.success, "{}", verified.stdout);
     assert!(
         verified.stdout.contains("verify: all 4 checks passed"),
@@ -135,7 +162,10 @@ fn every_method_against(url: &str, take_new: &mut dyn FnMut() -> Vec<Queued>) {
     assert_samples(&take_new(), 2, "jwt");
 
     // Wrong credentials: a non-zero exit, the destination's error, a hint.
-    let refused = cli(&["send", url, "--token", "not-the-token"], &[]);
+    let refused = cli(
+        &["send", url],
+        &[("REDOX_VERIFICATION_TOKEN", "not-the-token")],
+    );
     assert!(!refused.success, "{}", refused.stdout);
     assert!(
         refused.stdout.contains(r#""error":"unauthorized""#),
@@ -169,7 +199,13 @@ fn every_method_against(url: &str, take_new: &mut dyn FnMut() -> Vec<Queued>) {
     let body = r#"{"Meta":{"DataModel":"Results","EventType":"New","Logs":[{"ID":"cli-file-1"}]}}"#;
     std::fs::write(&file, body).expect("write the message");
     let file = file.to_str().expect("a UTF-8 path");
-    let sent = cli(&["send", url, "--file", file, "--token", TOKEN], &[]);
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token");
+    let token_file = token_file.to_str().expect("a UTF-8 path");
+    let sent = cli(
+        &["send", url, "--file", file, "--token-file", token_file],
+        &[("REDOX_VERIFICATION_TOKEN", "the-file-wins")],
+    );
     assert!(sent.success, "{}", sent.stdout);
     let queued = take_new();
     assert_eq!(queued.len(), 1, "{queued:?}");
@@ -273,4 +309,157 @@ fn verify_and_send_against_the_lambda_mode_binary() {
         !log.contains(TOKEN) && !log.contains(CLIENT_SECRET),
         "{log}"
     );
+}
+
+/// A listener that no client should reach: the checks must stop the CLI
+/// before it connects.
+fn untouched_listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    (listener, url)
+}
+
+fn assert_never_connected(listener: &TcpListener) {
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok((_, from)) => panic!("the CLI connected (from {from}) before refusing"),
+        Err(e) => panic!("accept: {e}"),
+    }
+}
+
+#[test]
+fn a_secret_given_as_an_option_value_is_refused_before_anything_is_sent() {
+    let (listener, url) = untouched_listener();
+    let token_url = format!("{url}oauth2/token");
+    let sigv4 = ["--sigv4", "--access-key-id", ACCESS_KEY, "--region", REGION];
+    let oauth = [
+        "--oauth-token-url",
+        token_url.as_str(),
+        "--client-id",
+        CLIENT_ID,
+    ];
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["verify", &url, "--token", ARGV_SECRET],
+            "REDOX_VERIFICATION_TOKEN",
+            "--token-file",
+        ),
+        (
+            vec!["send", &url, "--token", ARGV_SECRET],
+            "REDOX_VERIFICATION_TOKEN",
+            "--token-file",
+        ),
+        (
+            [
+                &["send", url.as_str()][..],
+                &sigv4,
+                &["--secret-access-key", ARGV_SECRET],
+            ]
+            .concat(),
+            "REDOX_SIGV4_SECRET_ACCESS_KEY",
+            "--secret-access-key-file",
+        ),
+        (
+            [
+                &["send", url.as_str()][..],
+                &sigv4,
+                &["--session-token", ARGV_SECRET],
+            ]
+            .concat(),
+            "REDOX_SIGV4_SESSION_TOKEN",
+            "--session-token-file",
+        ),
+        (
+            [
+                &["send", url.as_str()][..],
+                &oauth,
+                &["--client-secret", ARGV_SECRET],
+            ]
+            .concat(),
+            "REDOX_OAUTH_CLIENT_SECRET",
+            "--client-secret-file",
+        ),
+    ];
+    let env = [
+        ("REDOX_VERIFICATION_TOKEN", TOKEN),
+        ("REDOX_SIGV4_SECRET_ACCESS_KEY", SECRET),
+        ("REDOX_OAUTH_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    for (args, variable, file_option) in cases {
+        let run = cli(&args, &env);
+        assert_eq!(
+            run.code,
+            Some(2),
+            "{args:?} was not refused: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(variable) && run.stdout.contains(file_option),
+            "{args:?}: the refusal names neither {variable} nor {file_option}: {}",
+            run.stdout
+        );
+    }
+    assert_never_connected(&listener);
+}
+
+#[test]
+fn secrets_never_cross_plain_http_off_this_machine_without_the_flag() {
+    // `.invalid` never resolves (RFC 6761): whatever happens, nothing leaves.
+    let remote = "http://redox-destination.invalid/";
+    let env = [
+        ("REDOX_VERIFICATION_TOKEN", TOKEN),
+        ("REDOX_SIGV4_SECRET_ACCESS_KEY", SECRET),
+        ("REDOX_OAUTH_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    let sigv4 = ["--sigv4", "--access-key-id", ACCESS_KEY, "--region", REGION];
+    let remote_token_url = "http://issuer.redox-destination.invalid/oauth2/token";
+    let https_destination = "https://abcdefghijklmnop.lambda-url.us-east-1.on.aws/";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["verify", remote], "the verification token"),
+        (vec!["send", remote], "the verification token"),
+        (
+            [&["send", remote][..], &sigv4].concat(),
+            "a SigV4-signed push",
+        ),
+        (
+            vec![
+                "send",
+                https_destination,
+                "--oauth-token-url",
+                remote_token_url,
+                "--client-id",
+                CLIENT_ID,
+            ],
+            "the OAuth client secret",
+        ),
+    ];
+    for (args, what) in &cases {
+        let run = cli(args, &env);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("refusing to send {what}"))
+                && run.stdout.contains("over plain http://")
+                && run.stdout.contains("--allow-insecure-http"),
+            "{args:?}: {}",
+            run.stdout
+        );
+        assert!(
+            !run.stdout.contains("connection error"),
+            "{args:?} tried to connect: {}",
+            run.stdout
+        );
+    }
+    // With the flag it goes, after a warning (and fails here to connect).
+    let mut args = cases[1].0.clone();
+    args.push("--allow-insecure-http");
+    let run = cli(&args, &env);
+    assert!(!run.success);
+    assert!(
+        run.stdout
+            .contains("warning: sending the verification token over plain http:// to redox-destination.invalid"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("connection error"), "{}", run.stdout);
 }

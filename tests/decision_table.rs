@@ -284,14 +284,17 @@ async fn post_handshake_with_a_bearer_that_differs_from_its_token_is_refused() {
 #[tokio::test]
 async fn post_handshake_without_a_token_is_refused() {
     let h = destination();
-    let response = h
-        .send(post(
-            &[("content-type", "application/json")],
-            &handshake_body(None, CHALLENGE),
-        ))
-        .await;
-    assert_unauthorized(&response);
-    assert!(!response.body.contains(CHALLENGE));
+    // With no `verification-token` member the body is a push without a
+    // credential; with one that is not text, a handshake without a token.
+    let null_token = format!(r#"{{"verification-token":null,"challenge":"{CHALLENGE}"}}"#);
+    for body in [handshake_body(None, CHALLENGE), null_token.into_bytes()] {
+        let response = h
+            .send(post(&[("content-type", "application/json")], &body))
+            .await;
+        assert_unauthorized(&response);
+        assert!(!response.body.contains(CHALLENGE));
+    }
+    h.assert_nothing_spooled("a refused request");
 }
 
 #[tokio::test]
@@ -407,6 +410,50 @@ async fn a_handshake_challenge_that_is_not_a_string_is_refused() {
     let response = h.send(post(&[], body.as_bytes())).await;
     assert_error(&response, 400, "invalid_challenge");
     assert!(!response.body.contains("<b>"));
+}
+
+#[tokio::test]
+async fn an_authenticated_push_with_a_challenge_member_is_queued_not_answered_as_a_handshake() {
+    // SPEC 3.2: only an object with both `verification-token` and
+    // `challenge` (and no `Meta`) is a handshake; a message that merely has
+    // a `challenge` member must reach the queue.
+    let body = format!(r#"{{"challenge":"{CHALLENGE}","Patient":{{"Identifiers":[]}}}}"#);
+    for credentials in [
+        vec![("verification-token", TOKEN.to_owned())],
+        vec![("authorization", bearer(TOKEN))],
+    ] {
+        let h = destination();
+        let headers: Vec<(&str, &str)> =
+            credentials.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let response = h.send(post(&headers, body.as_bytes())).await;
+        let doc = h.spooled_message(&response);
+        assert_eq!(body_of(&doc), body.as_bytes());
+        assert_eq!(doc["attributes"]["RedoxEnvelope"], "json-without-meta");
+    }
+}
+
+#[tokio::test]
+async fn both_handshake_members_next_to_meta_are_a_push() {
+    let h = destination();
+    let mut doc: Value = serde_json::from_slice(&push_body()).expect("fixture JSON");
+    doc["verification-token"] = Value::String(TOKEN.into());
+    doc["challenge"] = Value::String(CHALLENGE.into());
+    let body = serde_json::to_vec(&doc).expect("JSON");
+    let response = h.send(post(&[("verification-token", TOKEN)], &body)).await;
+    let spooled = h.spooled_message(&response);
+    assert_eq!(body_of(&spooled), body);
+    assert_eq!(spooled["attributes"]["RedoxDataModel"], "PatientAdmin");
+}
+
+#[tokio::test]
+async fn an_array_body_is_a_push_even_when_its_elements_line_up_as_a_handshake() {
+    let h = destination();
+    let body = format!(r#"[null,"{CHALLENGE}","{TOKEN}",null,null]"#);
+    let response = h
+        .send(post(&[("verification-token", TOKEN)], body.as_bytes()))
+        .await;
+    let doc = h.spooled_message(&response);
+    assert_eq!(body_of(&doc), body.as_bytes());
 }
 
 // ---- pushes: which credentials pass --------------------------------------

@@ -47,6 +47,7 @@ use redox_destination::oauth;
 use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::redox::{self, Classified, Envelope};
 use redox_destination::response::HttpResponse;
+use redox_destination::sink::media_type::{FALLBACK_MEDIA_TYPE, is_media_type, s3_content_type};
 use redox_destination::sink::{MAX_ATTRIBUTES, QueuedMessage, Sink, SinkError};
 use serde_json::{Map, Value, json};
 
@@ -567,6 +568,12 @@ enum SigMutation {
     Path(TextEdit),
     Query(TextEdit),
     ExtraHeader(String, String),
+    /// `x-amz-content-sha256` added unsigned (as aws-requests-auth sends
+    /// it): the body's hash, maybe edited, or a value that is never a hash.
+    UnsignedContentSha256(Option<TextEdit>, u8),
+    /// The body replaced, with an unsigned `x-amz-content-sha256` that
+    /// matches the new body.
+    BodyWithItsUnsignedHash(Vec<u8>),
 }
 
 fn amz_date_text() -> impl Strategy<Value = String> {
@@ -601,6 +608,9 @@ fn sig_mutation() -> impl Strategy<Value = SigMutation> {
         1 => text_edit().prop_map(SigMutation::Path),
         1 => text_edit().prop_map(SigMutation::Query),
         1 => (text(), text()).prop_map(|(n, v)| SigMutation::ExtraHeader(n, v)),
+        2 => (proptest::option::of(text_edit()), 0u8..4)
+            .prop_map(|(e, form)| SigMutation::UnsignedContentSha256(e, form)),
+        1 => bytes().prop_map(SigMutation::BodyWithItsUnsignedHash),
     ]
 }
 
@@ -740,8 +750,48 @@ fn mutate_signed(mut request: InboundRequest, mutation: &SigMutation) -> (Inboun
             request.headers.push((name.clone(), value.clone()));
             refuse_if(covered)
         }
+        SigMutation::UnsignedContentSha256(edit, form) => {
+            let body_hash = sha256_hex(&request.body);
+            let value = match form {
+                0 => "UNSIGNED-PAYLOAD".to_owned(),
+                1 => "STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_owned(),
+                _ => edit
+                    .as_ref()
+                    .map_or(body_hash.clone(), |e| e.apply(&body_hash)),
+            };
+            let name = if *form == 3 {
+                "X-Amz-Content-Sha256"
+            } else {
+                "x-amz-content-sha256"
+            };
+            request.headers.push((name.to_owned(), value.clone()));
+            // Only the lower-case hex of the body's own hash passes, under
+            // the lower-case name every front door gives headers.
+            if value == body_hash && *form != 3 {
+                Expect::Accept
+            } else {
+                Expect::Refuse
+            }
+        }
+        SigMutation::BodyWithItsUnsignedHash(body) => {
+            let changed = request.body != body.as_slice();
+            request.body = Bytes::from(body.clone());
+            request
+                .headers
+                .push(("x-amz-content-sha256".into(), sha256_hex(body)));
+            if changed {
+                Expect::Refuse
+            } else {
+                Expect::Accept
+            }
+        }
     };
     (request, expect)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 // ---- target: the SigV4 authorization header and verification ------------------
@@ -1634,6 +1684,331 @@ fn fuzz_redox_classify_and_meta() {
     });
 }
 
+// ---- target: the handshake's shape (SPEC 3.2) ------------------------------------
+
+/// The oracle, from the parsed JSON: an object with both handshake members
+/// and no `Meta`.
+fn has_handshake_shape(body: &[u8]) -> bool {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(members)) => {
+            members.contains_key("verification-token")
+                && members.contains_key("challenge")
+                && !members.contains_key("Meta")
+        }
+        _ => false,
+    }
+}
+
+/// An object whose members are any of the three that decide, each maybe
+/// present with any value (`null` included), among other members; written
+/// as an object, as an array of its values, or with whitespace around it.
+#[derive(Debug, Clone)]
+struct ShapeCase {
+    token: Option<Value>,
+    challenge: Option<Value>,
+    meta: Option<Value>,
+    others: Vec<(String, Value)>,
+    layout: u8,
+}
+
+fn shape_case() -> impl Strategy<Value = ShapeCase> {
+    let member = || {
+        proptest::option::of(prop_oneof![
+            Just(Value::Null),
+            Just(json!(TOKEN)),
+            Just(json!(CHALLENGE)),
+            json_value()
+        ])
+    };
+    let other_name = prop_oneof![
+        Just("meta".to_owned()),
+        Just("Challenge".to_owned()),
+        Just("verification_token".to_owned()),
+        Just("Patient".to_owned()),
+        text(),
+    ];
+    (
+        member(),
+        member(),
+        member(),
+        vec((other_name, json_value()), 0..4),
+        0u8..4,
+    )
+        .prop_map(|(token, challenge, meta, others, layout)| ShapeCase {
+            token,
+            challenge,
+            meta,
+            others,
+            layout,
+        })
+}
+
+impl ShapeCase {
+    fn bytes(&self) -> Vec<u8> {
+        let mut members = Map::new();
+        for (name, value) in &self.others {
+            members.insert(name.clone(), value.clone());
+        }
+        for (name, value) in [
+            ("verification-token", &self.token),
+            ("challenge", &self.challenge),
+            ("Meta", &self.meta),
+        ] {
+            match value {
+                Some(value) => members.insert(name.to_owned(), value.clone()),
+                None => members.remove(name),
+            };
+        }
+        let object = Value::Object(members);
+        match self.layout {
+            0 => serde_json::to_vec(&object).expect("JSON"),
+            1 => format!(" \r\n\t{object}\n").into_bytes(),
+            // The values by position: a struct reader would take them for
+            // the members in declaration order.
+            2 => {
+                let values: Vec<Value> = [&self.meta, &self.challenge, &self.token]
+                    .into_iter()
+                    .map(|v| v.clone().unwrap_or(Value::Null))
+                    .chain([Value::Null, Value::Null])
+                    .collect();
+                serde_json::to_vec(&values).expect("JSON")
+            }
+            _ => serde_json::to_vec(&json!([object])).expect("JSON"),
+        }
+    }
+}
+
+#[test]
+fn fuzz_redox_handshake_shape() {
+    on_big_stack(|| {
+        fuzz(
+            "redox_handshake_shape",
+            prop_oneof![
+                6 => shape_case().prop_map(|case| case.bytes()),
+                1 => bytes(),
+                1 => (any::<usize>(), bytes()).prop_map(|(at, raw)| {
+                    let mut body = serde_json::to_vec(
+                        &json!({"verification-token": TOKEN, "challenge": CHALLENGE}),
+                    )
+                    .expect("JSON");
+                    let at = at % (body.len() + 1);
+                    body.splice(at..at, raw);
+                    body
+                }),
+            ],
+            |body| {
+                let request = inbound("POST", "/", "", Vec::new(), body.clone());
+                let classified = redox::classify(&request);
+                let shape = has_handshake_shape(&body);
+                match &classified {
+                    Classified::Handshake(handshake) => {
+                        prop_assert!(
+                            shape,
+                            "taken for a handshake: {:?}",
+                            String::from_utf8_lossy(&body)
+                        );
+                        let members: Value = serde_json::from_slice(&body).expect("an object");
+                        prop_assert_eq!(
+                            handshake.challenge.as_str(),
+                            members["challenge"].as_str().unwrap_or_default()
+                        );
+                        prop_assert_eq!(
+                            handshake.token.as_deref(),
+                            members["verification-token"].as_str()
+                        );
+                    }
+                    // A body with a repeated member is refused by the
+                    // classifier's reader (serde's duplicate-field check) and
+                    // queued, while the oracle keeps the last copy: a push is
+                    // always the safe side.
+                    Classified::Push(_) => prop_assert!(
+                        !shape || has_repeated_member(&body),
+                        "a handshake-shaped body was taken for a push: {:?}",
+                        String::from_utf8_lossy(&body)
+                    ),
+                }
+                Ok(())
+            },
+        );
+    });
+}
+
+/// Whether the top-level object names one of the deciding members twice.
+fn has_repeated_member(body: &[u8]) -> bool {
+    struct Counter(bool);
+    impl<'de> serde::de::Visitor<'de> for Counter {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut repeated = self.0;
+            while let Some(name) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if [
+                    "verification-token",
+                    "challenge",
+                    "Meta",
+                    "resourceType",
+                    "type",
+                    "entry",
+                ]
+                .contains(&name.as_str())
+                {
+                    repeated |= !seen.insert(name);
+                }
+            }
+            Ok(repeated)
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    serde::Deserializer::deserialize_map(&mut reader, Counter(false)).unwrap_or(false)
+}
+
+// ---- target: the Content-Type stored in S3 -------------------------------------------
+
+/// A media type built from RFC 9110's grammar (printable ASCII only), with
+/// its parameters, or that with one part spoiled.
+fn media_type_text() -> impl Strategy<Value = String> {
+    let token = "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}";
+    let quoted = r#""([ !#-\[\]-~]|\\[ -~]){0,12}""#;
+    let parameter = (
+        token,
+        prop_oneof![token.boxed(), quoted.boxed()],
+        " {0,2}",
+        " {0,2}",
+    )
+        .prop_map(|(name, value, before, after)| format!("{before};{after}{name}={value}"));
+    (token, token, vec(parameter, 0..4))
+        .prop_map(|(kind, subtype, parameters)| format!("{kind}/{subtype}{}", parameters.concat()))
+}
+
+#[test]
+fn fuzz_s3_content_type() {
+    on_big_stack(|| {
+        fuzz(
+            "s3_content_type",
+            prop_oneof![
+                3 => media_type_text().prop_map(|value| (value, true)),
+                // One character anywhere: non-ASCII, a control, a quote, a
+                // separator.
+                3 => (media_type_text(), any::<usize>(), prop_oneof![any::<char>(), Just('"'), Just(';'), Just(' '), Just('\t'), Just('é')])
+                    .prop_map(|(value, at, c)| {
+                        let at = boundary(&value, at);
+                        (format!("{}{c}{}", &value[..at], &value[at..]), false)
+                    }),
+                2 => text().prop_map(|t| (t, false)),
+            ],
+            |(sent, valid)| {
+                let stored = s3_content_type(&sent);
+                prop_assert!(
+                    !stored.is_empty()
+                        && stored.len() <= 256
+                        && stored.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                    "not printable ASCII: {:?}",
+                    stored
+                );
+                prop_assert!(is_media_type(stored), "not a media type: {:?}", stored);
+                prop_assert_eq!(s3_content_type(stored), stored, "not stable");
+                if valid && sent.len() <= 256 {
+                    prop_assert_eq!(stored, sent.as_str(), "a valid media type was changed");
+                }
+                if stored != FALLBACK_MEDIA_TYPE {
+                    prop_assert!(
+                        sent.trim_matches(' ').starts_with(stored),
+                        "{:?} is not taken from {:?}",
+                        stored,
+                        sent
+                    );
+                }
+                Ok(())
+            },
+        );
+    });
+}
+
+// ---- target: the CLI's plain-HTTP rule for secrets -----------------------------------
+
+/// A URL host and whether it is this machine's loopback, decided from how it
+/// was built rather than by parsing it back.
+fn cli_host() -> impl Strategy<Value = (String, bool)> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(|[a, b, c, d]| (format!("{a}.{b}.{c}.{d}"), a == 127)),
+        any::<[u16; 8]>().prop_map(|s| {
+            let text = s
+                .iter()
+                .map(|x| format!("{x:x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            let loopback = s == [0, 0, 0, 0, 0, 0, 0, 1]
+                || (s[..6] == [0, 0, 0, 0, 0, 0xffff] && s[6] >> 8 == 127);
+            (format!("[{text}]"), loopback)
+        }),
+        Just(("[::1]".to_owned(), true)),
+        Just(("[::ffff:127.0.0.1]".to_owned(), true)),
+        (any::<u8>(), any::<bool>()).prop_map(|(mask, dot)| {
+            let name: String = "localhost"
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if mask >> (i % 8) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            (format!("{name}{}", if dot { "." } else { "" }), true)
+        }),
+        "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,3}".prop_map(|name| {
+            let loopback = name == "localhost";
+            (name, loopback)
+        }),
+        Just(("localhost.example.com".to_owned(), false)),
+        Just(("127.0.0.1.nip.io".to_owned(), false)),
+        Just(("2130706433".to_owned(), false)),
+    ]
+}
+
+#[test]
+fn fuzz_cli_secret_transport() {
+    use redox_destination::cli::http::{check_secret_transport, is_loopback, parse_url};
+    on_big_stack(|| {
+        fuzz(
+            "cli_secret_transport",
+            prop_oneof![
+                4 => (cli_host(), any::<bool>(), proptest::option::of(any::<u16>()), "(/[a-z0-9%]{0,8}){0,3}")
+                    .prop_map(|((host, loopback), https, port, path)| {
+                        let scheme = if https { "https" } else { "http" };
+                        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                        (format!("{scheme}://{host}{port}{path}"), Some((loopback, https)))
+                    }),
+                1 => text().prop_map(|t| (t, None)),
+                1 => text().prop_map(|t| (format!("http://{t}/"), None)),
+            ],
+            |(text, expected)| {
+                let Ok(url) = parse_url(&text) else {
+                    // A built URL always parses; anything else may not.
+                    prop_assert!(expected.is_none(), "{} did not parse", text);
+                    return Ok(());
+                };
+                let verdict = check_secret_transport(&url, "the token");
+                if url.scheme_str() == Some("https") {
+                    prop_assert!(verdict.is_ok(), "https refused: {}", text);
+                } else {
+                    prop_assert_eq!(verdict.is_ok(), is_loopback(&url), "{}", text);
+                }
+                if let Some((loopback, https)) = expected {
+                    prop_assert_eq!(is_loopback(&url), loopback, "{}", text);
+                    prop_assert_eq!(verdict.is_ok(), https || loopback, "{}", text);
+                }
+                Ok(())
+            },
+        );
+    });
+}
+
 // ---- target: Lambda event mapping (Function URL 2.0, HTTP API 2.0, REST 1.0) -------
 
 fn event_fixtures() -> &'static Vec<(String, Value)> {
@@ -2112,10 +2487,17 @@ fn build_case(case: &HandleCase) -> (InboundRequest, Expect, Kind) {
             } else {
                 Expect::Any
             };
+            // Only a body of the handshake's exact shape may be answered
+            // without being queued.
+            let kind = if has_handshake_shape(&body_bytes) {
+                Kind::Other
+            } else {
+                Kind::Push
+            };
             (
                 inbound("POST", "/redox", "", headers, body_bytes),
                 expect,
-                Kind::Push,
+                kind,
             )
         }
         HandleCase::Handshake(get, edit) => {
@@ -2221,6 +2603,9 @@ fn fuzz_destination_handle() {
                 }
                 if kind == Kind::Handshake {
                     prop_assert_eq!(&response.body, CHALLENGE);
+                }
+                if kind == Kind::Push {
+                    prop_assert_eq!(queued, 1, "a 2xx push was not queued: {}", response.body);
                 }
             } else {
                 prop_assert_eq!(

@@ -1,13 +1,14 @@
-//! SigV4 through the Lambda front door: requests signed by curl, botocore
-//! and aws-sigv4 for a Function URL host, wrapped in Function URL events as
+//! SigV4 through the Lambda front door: requests signed by curl, botocore,
+//! aws-sigv4 and aws-requests-auth (which sends `x-amz-content-sha256`
+//! unsigned) for a Function URL host, wrapped in Function URL events as
 //! Lambda delivers them, are answered 200 by the release binary and queued;
 //! a copy with one body byte changed is answered 401 and queues nothing.
 
 mod support;
 
 use support::signers::{
-    BODY, aws_sigv4_signed, botocore_signed, curl_signed, function_url_event_from_raw,
-    material_json, with_one_body_byte_changed,
+    BODY, aws_requests_auth_signed, aws_sigv4_signed, botocore_signed, curl_signed,
+    function_url_event_from_raw, material_json, with_one_body_byte_changed,
 };
 use support::{RuntimeApi, lambda_answer};
 
@@ -25,7 +26,7 @@ fn spooled(dir: &std::path::Path) -> usize {
 }
 
 #[test]
-fn three_independent_signers_pass_through_function_url_events() {
+fn independent_signers_pass_through_function_url_events() {
     let dir = tempfile::tempdir().unwrap();
     let secret = support::write_file(dir.path(), "secret.json", &material_json());
     let spool = dir.path().join("spool");
@@ -51,6 +52,12 @@ fn three_independent_signers_pass_through_function_url_events() {
         (
             "aws-sigv4",
             aws_sigv4_signed(HOST, "/redox/%40push?zeta=z&alpha=a"),
+        ),
+        // aws-requests-auth: quotes the path once, so none with escapes;
+        // sorts the query; x-amz-content-sha256 sent but not signed.
+        (
+            "aws-requests-auth",
+            aws_requests_auth_signed(HOST, "/redox/push?zeta=last&alpha=first", true),
         ),
     ];
     for (signer, raw) in signed {

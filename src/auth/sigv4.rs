@@ -5,7 +5,8 @@
 //! the canonical request and string-to-sign (AWS's rules for non-S3
 //! services, built from the raw wire path, query and headers of the
 //! [`InboundRequest`]), the freshness and coverage rules (scope, clock skew,
-//! `host` and every `x-amz-*` header signed, body hash, session token), and
+//! `host` and every `x-amz-*` header signed but an `x-amz-content-sha256`
+//! that equals the body's hash, body hash, session token), and
 //! the constant-time comparison of signature and session token. It never does
 //! I/O, never reads the clock (`now` is an argument), never accepts presigned
 //! query-string auth, SigV4a or chunk-signed streaming bodies, and no error it
@@ -34,6 +35,9 @@ use crate::inbound::{
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 const SCOPE_TERMINATOR: &str = "aws4_request";
+/// The one `x-amz-*` header that may arrive unsigned (see
+/// [`check_header_coverage`]).
+const CONTENT_SHA256: &str = "x-amz-content-sha256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, `STREAMING-UNSIGNED-PAYLOAD-TRAILER`, ...
 const STREAMING_PREFIX: &str = "STREAMING-";
@@ -434,7 +438,14 @@ fn check_header_coverage(request: &InboundRequest, signed: &[&str]) -> Result<()
         let is_amz = name
             .get(..6)
             .is_some_and(|prefix| prefix.eq_ignore_ascii_case("x-amz-"));
-        if is_amz && !signed.iter().any(|s| is_header(name, s)) {
+        // Signers such as aws-requests-auth (API Gateway, OpenSearch) send
+        // x-amz-content-sha256 without signing it, and AWS accepts them.
+        // `payload_hash` holds it to the body's own SHA-256 either way, so an
+        // unsigned copy can only repeat what the signature already covers.
+        // Exactly the name `payload_hash` reads (front doors lower-case
+        // names), so the exception never reaches a header it does not check.
+        let may_be_unsigned = name == CONTENT_SHA256;
+        if is_amz && !may_be_unsigned && !signed.iter().any(|s| is_header(name, s)) {
             return Err(Sigv4Error::UnsignedAmzHeader(name.to_ascii_lowercase()));
         }
     }
@@ -458,11 +469,13 @@ fn check_header_coverage(request: &InboundRequest, signed: &[&str]) -> Result<()
 }
 
 /// The hex SHA-256 of the body, checked against `x-amz-content-sha256` when
-/// the signer sent one (most do not, for non-S3 services).
+/// the signer sent one (most do not, for non-S3 services), signed or not:
+/// only the lower-case hex of the body's own hash passes, never
+/// `UNSIGNED-PAYLOAD` or a `STREAMING-*` value.
 fn payload_hash(request: &InboundRequest) -> Result<String, Sigv4Error> {
     let sent = request
-        .single_header("x-amz-content-sha256")
-        .map_err(|_| Sigv4Error::RepeatedHeader("x-amz-content-sha256"))?;
+        .single_header(CONTENT_SHA256)
+        .map_err(|_| Sigv4Error::RepeatedHeader(CONTENT_SHA256))?;
     if let Some(sent) = sent {
         if sent == UNSIGNED_PAYLOAD {
             return Err(Sigv4Error::UnsignedPayload);
@@ -1612,6 +1625,97 @@ mod tests {
         // Refused for the payload even before the missing signature matters.
         let refused = payload_hash(&chunked);
         assert_eq!(refused, Err(Sigv4Error::StreamingPayload));
+    }
+
+    /// A request signed without x-amz-content-sha256, then given one the
+    /// way aws-requests-auth does: sent, not signed.
+    fn with_unsigned_content_sha256(value: &str) -> (SigV4Key, InboundRequest) {
+        let key = key("AKIDREDOX", None);
+        let mut request = redox_push(&key);
+        request.headers.push((CONTENT_SHA256.into(), value.into()));
+        (key, request)
+    }
+
+    #[test]
+    fn an_unsigned_content_sha256_equal_to_the_body_hash_is_accepted() {
+        let body_hash = hex::encode(Sha256::digest(BODY));
+        let (key, request) = with_unsigned_content_sha256(&body_hash);
+        let authorization = parse_authorization_header(&request).unwrap();
+        assert!(!authorization.signed_headers.contains(&CONTENT_SHA256));
+        let keys = [key];
+        assert_eq!(verify(&request, &keys), Ok(&keys[0]));
+        // Front doors lower-case header names; a name that was not is not
+        // the header the body hash is checked against, so it gets no
+        // exception.
+        let mut capitalised = request.clone();
+        for (name, _) in &mut capitalised.headers {
+            if name == CONTENT_SHA256 {
+                *name = "X-Amz-Content-SHA256".into();
+            }
+        }
+        assert_eq!(
+            verify(&capitalised, &keys),
+            Err(Sigv4Error::UnsignedAmzHeader(CONTENT_SHA256.into()))
+        );
+    }
+
+    #[test]
+    fn an_unsigned_content_sha256_is_held_to_the_body_it_came_with() {
+        let body_hash = hex::encode(Sha256::digest(BODY));
+        let other_hash = hex::encode(Sha256::digest(b"{}"));
+        for (value, refusal) in [
+            (other_hash.as_str(), Sigv4Error::PayloadHashMismatch),
+            (UNSIGNED_PAYLOAD, Sigv4Error::UnsignedPayload),
+            (
+                "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                Sigv4Error::StreamingPayload,
+            ),
+            (
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                Sigv4Error::StreamingPayload,
+            ),
+            (
+                &body_hash.to_ascii_uppercase(),
+                Sigv4Error::MalformedContentSha256,
+            ),
+            ("", Sigv4Error::MalformedContentSha256),
+        ] {
+            let (key, request) = with_unsigned_content_sha256(value);
+            assert_eq!(verify(&request, &[key]), Err(refusal), "{value:?}");
+        }
+        // A changed body with the header made to match it: the header is
+        // not what is signed, the body is.
+        let (key, mut request) = with_unsigned_content_sha256(&other_hash);
+        request.body = Bytes::from_static(b"{}");
+        assert_eq!(verify(&request, &[key]), Err(Sigv4Error::SignatureMismatch));
+        // Two copies, even of the right value, are refused.
+        let (key, mut request) = with_unsigned_content_sha256(&body_hash);
+        request
+            .headers
+            .push((CONTENT_SHA256.into(), body_hash.clone()));
+        assert_eq!(
+            verify(&request, &[key]),
+            Err(Sigv4Error::RepeatedHeader(CONTENT_SHA256))
+        );
+    }
+
+    #[test]
+    fn the_exception_is_only_x_amz_content_sha256() {
+        let body_hash = hex::encode(Sha256::digest(BODY));
+        for name in [
+            "x-amz-content-sha256x",
+            "x-amz-content-sha",
+            "x-amz-checksum-sha256",
+            "x-amz-decoded-content-length",
+        ] {
+            let (key, mut request) = with_unsigned_content_sha256(&body_hash);
+            request.headers.push((name.into(), body_hash.clone()));
+            assert_eq!(
+                verify(&request, &[key]),
+                Err(Sigv4Error::UnsignedAmzHeader(name.into())),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use super::http::{Answer, HttpClient, Outgoing, TransportError, percent_encode};
 use super::report;
 
-/// A secret from the command line or the environment.
+/// A secret from the environment or a file (never an option's value).
 #[derive(Clone)]
 pub struct Secret(String);
 

@@ -31,6 +31,52 @@ pub fn parse_url(text: &str) -> Result<Uri, String> {
     }
 }
 
+/// Whether `url` names this machine's loopback: `localhost`, an address in
+/// 127.0.0.0/8, `[::1]` or its IPv4-mapped form. Anything else, names that
+/// may resolve to loopback included, is taken as the network.
+pub fn is_loopback(url: &Uri) -> bool {
+    let host = url.host().unwrap_or_default();
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// A secret (or what a secret signs) about to cross plain HTTP to a host
+/// other than this machine.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "refusing to send {what} over plain http:// to {host}: anyone on the way could read it. \
+     Use https://, or give --allow-insecure-http to send it anyway (http:// to localhost, \
+     127.0.0.0/8 and [::1] needs no flag)"
+)]
+pub struct InsecureHttp {
+    pub what: &'static str,
+    pub host: String,
+}
+
+/// `Err` when `what` would go to `url` over plain HTTP and off this machine.
+pub fn check_secret_transport(url: &Uri, what: &'static str) -> Result<(), InsecureHttp> {
+    if url.scheme_str() == Some("http") && !is_loopback(url) {
+        return Err(InsecureHttp {
+            what,
+            host: url.host().unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Percent-encodes everything but the unreserved characters (RFC 3986
 /// 2.3): safe in a query, a form body and form-encoded Basic credentials.
 pub fn percent_encode(text: &str) -> String {
@@ -193,6 +239,50 @@ fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn only_this_machine_counts_as_loopback() {
+        for url in [
+            "http://localhost/",
+            "http://LOCALHOST:8080/x",
+            "http://localhost./",
+            "http://127.0.0.1:9000/",
+            "http://127.9.8.7/",
+            "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(is_loopback(&url.parse().unwrap()), "{url}");
+        }
+        for url in [
+            "http://example.com/",
+            "http://localhost.example.com/",
+            "http://127.0.0.1.nip.io/",
+            "http://0.0.0.0/",
+            "http://10.0.0.1/",
+            "http://192.0.2.2:8080/",
+            "http://[::]/",
+            "http://[fe80::1]/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+        ] {
+            assert!(!is_loopback(&url.parse().unwrap()), "{url}");
+        }
+    }
+
+    #[test]
+    fn secrets_cross_plain_http_only_to_this_machine() {
+        let check = |url: &str| check_secret_transport(&url.parse().unwrap(), "the token");
+        assert_eq!(check("https://abc.lambda-url.us-east-1.on.aws/"), Ok(()));
+        assert_eq!(check("https://192.0.2.2/"), Ok(()));
+        assert_eq!(check("http://127.0.0.1:8080/"), Ok(()));
+        let refused = check("http://abc.lambda-url.us-east-1.on.aws/").unwrap_err();
+        assert_eq!(refused.host, "abc.lambda-url.us-east-1.on.aws");
+        let text = refused.to_string();
+        assert!(
+            text.contains("the token") && text.contains("--allow-insecure-http"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn only_http_and_https_urls_with_a_host_are_taken() {

@@ -7,8 +7,10 @@
 //! - [`send`]: pushes, one at a time, with a summary;
 //! - [`credential`]: the token, SigV4 and OAuth credentials, as Redox
 //!   presents them; [`sample`]: the built-in message;
-//! - [`http`]: the client (the project's one TLS stack); [`report`]: hints
-//!   per status and the latency summary.
+//! - [`http`]: the client (the project's one TLS stack) and the rule that
+//!   no secret crosses plain HTTP off this machine; [`report`]: hints per
+//!   status and the latency summary;
+//! - [`secret_input`]: secrets from the environment or a file, never argv.
 //!
 //! The binary hands its arguments here only when there are some, so the
 //! Lambda bootstrap (which has none) never parses a command line.
@@ -17,6 +19,7 @@ pub mod credential;
 pub mod http;
 pub mod report;
 pub mod sample;
+pub mod secret_input;
 pub mod send;
 pub mod verify;
 
@@ -28,7 +31,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use self::credential::{Credential, OAuthClient, Presenter, Secret, Sigv4Key};
-use self::http::{HttpClient, parse_url};
+use self::http::{HttpClient, check_secret_transport, parse_url};
+use self::secret_input::{
+    OAUTH_CLIENT_SECRET, SIGV4_SECRET_ACCESS_KEY, SIGV4_SESSION_TOKEN, SecretOption, SecretReader,
+    VERIFICATION_TOKEN,
+};
 
 /// A Redox destination. With no subcommand: Lambda mode when
 /// AWS_LAMBDA_RUNTIME_API is set, otherwise the local server.
@@ -55,15 +62,31 @@ struct Common {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=900))]
     timeout: u64,
+    /// Send credentials over plain http:// to a host other than this
+    /// machine anyway (refused by default: anyone on the way could read
+    /// them). http:// to localhost, 127.0.0.0/8 and [::1] needs no flag
+    #[arg(long)]
+    allow_insecure_http: bool,
+}
+
+/// The verification token: REDOX_VERIFICATION_TOKEN, or a file.
+#[derive(Args)]
+struct TokenArgs {
+    /// Read the verification token from this file (- for standard input)
+    /// instead of REDOX_VERIFICATION_TOKEN
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Refused: a value here shows in `ps` and shell history
+    #[arg(long, hide = true, value_name = "VALUE")]
+    token: Option<String>,
 }
 
 #[derive(Args)]
 struct VerifyArgs {
     /// The destination URL: http:// locally, https:// for a Function URL
     url: String,
-    /// The destination's verification token
-    #[arg(long, env = "REDOX_VERIFICATION_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    token: TokenArgs,
     #[command(flatten)]
     common: Common,
 }
@@ -84,8 +107,8 @@ struct SendArgs {
     content_type: String,
     /// Authenticate with the verification token (verification-token and
     /// authorization: Bearer), unless --sigv4 or --oauth-token-url is given
-    #[arg(long, env = "REDOX_VERIFICATION_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    token: TokenArgs,
     #[command(flatten)]
     sigv4: Sigv4Args,
     #[command(flatten)]
@@ -102,11 +125,19 @@ struct Sigv4Args {
     /// SigV4 access key id
     #[arg(long, env = "REDOX_SIGV4_ACCESS_KEY_ID", hide_env_values = true)]
     access_key_id: Option<String>,
-    /// SigV4 secret access key
-    #[arg(long, env = "REDOX_SIGV4_SECRET_ACCESS_KEY", hide_env_values = true)]
+    /// Read the SigV4 secret access key from this file (- for standard
+    /// input) instead of REDOX_SIGV4_SECRET_ACCESS_KEY
+    #[arg(long, value_name = "PATH")]
+    secret_access_key_file: Option<PathBuf>,
+    /// Read the SigV4 session token, if the key has one, from this file (-
+    /// for standard input) instead of REDOX_SIGV4_SESSION_TOKEN
+    #[arg(long, value_name = "PATH")]
+    session_token_file: Option<PathBuf>,
+    /// Refused: a value here shows in `ps` and shell history
+    #[arg(long, hide = true, value_name = "VALUE")]
     secret_access_key: Option<String>,
-    /// SigV4 session token, if the key has one
-    #[arg(long, env = "REDOX_SIGV4_SESSION_TOKEN", hide_env_values = true)]
+    /// Refused: a value here shows in `ps` and shell history
+    #[arg(long, hide = true, value_name = "VALUE")]
     session_token: Option<String>,
     /// SigV4 region of the credential scope
     #[arg(long, env = "REDOX_SIGV4_REGION")]
@@ -125,8 +156,12 @@ struct OAuthArgs {
     /// OAuth client id
     #[arg(long, env = "REDOX_OAUTH_CLIENT_ID")]
     client_id: Option<String>,
-    /// OAuth client secret
-    #[arg(long, env = "REDOX_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    /// Read the OAuth client secret from this file (- for standard input)
+    /// instead of REDOX_OAUTH_CLIENT_SECRET
+    #[arg(long, value_name = "PATH")]
+    client_secret_file: Option<PathBuf>,
+    /// Refused: a value here shows in `ps` and shell history
+    #[arg(long, hide = true, value_name = "VALUE")]
     client_secret: Option<String>,
     /// OAuth scope to request (the built-in issuer issues none: leave it out)
     #[arg(long)]
@@ -172,19 +207,28 @@ fn client_for(
 }
 
 async fn run(command: Command) -> Result<ExitCode, String> {
+    let mut secrets = SecretReader::from_process();
     match command {
         Command::Verify(args) => {
             let url = parse_url(&args.url)?;
+            let token = read_token(&mut secrets, &args.token)?.ok_or_else(|| {
+                "no verification token: set REDOX_VERIFICATION_TOKEN, or give --token-file PATH"
+                    .to_owned()
+            })?;
+            guard_transport(&url, "the verification token", &args.common)?;
             let client = client_for(&url, None, args.common.timeout)?;
-            Ok(verify::run(&client, &url, &Secret::new(args.token)).await)
+            Ok(verify::run(&client, &url, &token).await)
         }
         Command::Send(args) => {
             let url = parse_url(&args.url)?;
-            let credential = credential_of(&args)?;
+            let credential = credential_of(&args, &mut secrets)?;
             let token_url = match &credential {
                 Credential::OAuth(oauth) => Some(oauth.token_url.clone()),
                 _ => None,
             };
+            for (to, what) in secrets_sent(&credential, &url) {
+                guard_transport(to, what, &args.common)?;
+            }
             let client = client_for(&url, token_url.as_ref(), args.common.timeout)?;
             let body = match &args.file {
                 Some(path) => send::Body::File(
@@ -208,23 +252,106 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
+/// Where each secret a credential presents goes, and what it is.
+fn secrets_sent<'a>(
+    credential: &'a Credential,
+    url: &'a ::http::Uri,
+) -> Vec<(&'a ::http::Uri, &'static str)> {
+    match credential {
+        Credential::Nothing => Vec::new(),
+        Credential::Token(_) => vec![(url, "the verification token")],
+        // The secret key never travels, but a signed push can be replayed
+        // by whoever sees it, and a session token travels as it is.
+        Credential::Sigv4(key) if key.session_token.is_some() => {
+            vec![(url, "the SigV4 session token")]
+        }
+        Credential::Sigv4(_) => {
+            vec![(
+                url,
+                "a SigV4-signed push (anyone who sees it may replay it)",
+            )]
+        }
+        Credential::OAuth(oauth) => vec![
+            (&oauth.token_url, "the OAuth client secret"),
+            (url, "the OAuth access token"),
+        ],
+    }
+}
+
+/// Refuses a secret bound for plain HTTP off this machine, or with
+/// `--allow-insecure-http` says on stderr that it goes anyway.
+fn guard_transport(url: &::http::Uri, what: &'static str, common: &Common) -> Result<(), String> {
+    match check_secret_transport(url, what) {
+        Ok(()) => Ok(()),
+        Err(insecure) if common.allow_insecure_http => {
+            eprintln!(
+                "redox-destination: warning: sending {} over plain http:// to {} \
+                 (--allow-insecure-http)",
+                insecure.what, insecure.host
+            );
+            Ok(())
+        }
+        Err(insecure) => Err(insecure.to_string()),
+    }
+}
+
+fn read_token(secrets: &mut SecretReader, args: &TokenArgs) -> Result<Option<Secret>, String> {
+    read_secret(secrets, VERIFICATION_TOKEN, &args.token, &args.token_file)
+}
+
+/// `option`'s secret from its file or variable; its value on the command
+/// line is refused.
+fn read_secret(
+    secrets: &mut SecretReader,
+    option: SecretOption,
+    value: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Secret>, String> {
+    secrets
+        .read(option, value.is_some(), file.as_deref())
+        .map_err(|e| e.to_string())
+}
+
 /// The one credential `send` presents: `--sigv4` or `--oauth-token-url`
-/// when given, otherwise the token.
-fn credential_of(args: &SendArgs) -> Result<Credential, String> {
+/// when given, otherwise the token. A secret given as an option's value is
+/// refused whichever credential is chosen.
+fn credential_of(args: &SendArgs, secrets: &mut SecretReader) -> Result<Credential, String> {
     let missing = |what: &str, env: &str| format!("{what} is missing (give it, or set {env})");
-    if args.sigv4.sigv4 {
-        let s = &args.sigv4;
+    let missing_secret = |option: SecretOption| {
+        format!(
+            "{} is not set (set it, or give {} PATH)",
+            option.env, option.file_flag
+        )
+    };
+    let (s, o) = (&args.sigv4, &args.oauth);
+    let secret_access_key = read_secret(
+        secrets,
+        SIGV4_SECRET_ACCESS_KEY,
+        &s.secret_access_key,
+        &s.secret_access_key_file,
+    )?;
+    let session_token = read_secret(
+        secrets,
+        SIGV4_SESSION_TOKEN,
+        &s.session_token,
+        &s.session_token_file,
+    )?;
+    let client_secret = read_secret(
+        secrets,
+        OAUTH_CLIENT_SECRET,
+        &o.client_secret,
+        &o.client_secret_file,
+    )?;
+    let token = read_token(secrets, &args.token)?;
+    if s.sigv4 {
         return Ok(Credential::Sigv4(Sigv4Key {
             access_key_id: s
                 .access_key_id
                 .clone()
                 .ok_or_else(|| missing("--access-key-id", "REDOX_SIGV4_ACCESS_KEY_ID"))?,
-            secret_access_key: Secret::new(
-                s.secret_access_key.clone().ok_or_else(|| {
-                    missing("--secret-access-key", "REDOX_SIGV4_SECRET_ACCESS_KEY")
-                })?,
-            ),
-            session_token: s.session_token.clone().map(Secret::new),
+            secret_access_key: secret_access_key
+                .ok_or_else(|| missing_secret(SIGV4_SECRET_ACCESS_KEY))?,
+            session_token,
             region: s
                 .region
                 .clone()
@@ -232,27 +359,22 @@ fn credential_of(args: &SendArgs) -> Result<Credential, String> {
             service: s.service.clone(),
         }));
     }
-    if let Some(token_url) = &args.oauth.oauth_token_url {
-        let o = &args.oauth;
+    if let Some(token_url) = &o.oauth_token_url {
         return Ok(Credential::OAuth(OAuthClient {
             token_url: parse_url(token_url).map_err(|e| format!("--oauth-token-url: {e}"))?,
             client_id: o
                 .client_id
                 .clone()
                 .ok_or_else(|| missing("--client-id", "REDOX_OAUTH_CLIENT_ID"))?,
-            client_secret: Secret::new(
-                o.client_secret
-                    .clone()
-                    .ok_or_else(|| missing("--client-secret", "REDOX_OAUTH_CLIENT_SECRET"))?,
-            ),
+            client_secret: client_secret.ok_or_else(|| missing_secret(OAUTH_CLIENT_SECRET))?,
             scope: o.scope.clone().filter(|s| !s.trim().is_empty()),
         }));
     }
-    match &args.token {
-        Some(token) => Ok(Credential::Token(Secret::new(token.clone()))),
+    match token {
+        Some(token) => Ok(Credential::Token(token)),
         None => Err(
-            "no credential: give --token (or set REDOX_VERIFICATION_TOKEN), --sigv4 with its key, \
-             or --oauth-token-url with a client"
+            "no credential: set REDOX_VERIFICATION_TOKEN (or give --token-file PATH), --sigv4 \
+             with its key, or --oauth-token-url with a client"
                 .into(),
         ),
     }
@@ -287,30 +409,114 @@ mod tests {
         );
     }
 
-    const SIGV4: [&str; 7] = [
+    /// Secrets from this environment only; standard input is empty.
+    fn secrets(env: &[(&'static str, &'static str)]) -> SecretReader {
+        let env: Vec<(&'static str, &'static str)> = env.to_vec();
+        SecretReader::new(
+            Box::new(move |name| {
+                env.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| OsString::from(v))
+            }),
+            Box::new(|| Ok(Vec::new())),
+        )
+    }
+
+    const SIGV4: [&str; 5] = [
         "--sigv4",
         "--access-key-id",
         "AKID",
-        "--secret-access-key",
-        "s",
         "--region",
         "us-east-1",
     ];
-    const OAUTH: [&str; 6] = [
+    const OAUTH: [&str; 4] = [
         "--oauth-token-url",
         "http://127.0.0.1:8080/oauth2/token",
         "--client-id",
         "redox",
-        "--client-secret",
-        "s",
+    ];
+    const SECRETS: [(&str, &str); 2] = [
+        ("REDOX_SIGV4_SECRET_ACCESS_KEY", "s"),
+        ("REDOX_OAUTH_CLIENT_SECRET", "c"),
     ];
 
     #[test]
     fn sigv4_and_oauth_take_their_own_fields_and_exclude_each_other() {
         let sigv4 = send_args(&SIGV4).unwrap();
-        assert!(matches!(credential_of(&sigv4), Ok(Credential::Sigv4(k)) if k.service == "lambda"));
+        assert!(matches!(
+            credential_of(&sigv4, &mut secrets(&SECRETS)),
+            Ok(Credential::Sigv4(k)) if k.service == "lambda" && k.secret_access_key.expose() == "s"
+        ));
         let oauth = send_args(&OAUTH).unwrap();
-        assert!(matches!(credential_of(&oauth), Ok(Credential::OAuth(c)) if c.scope.is_none()));
+        assert!(matches!(
+            credential_of(&oauth, &mut secrets(&SECRETS)),
+            Ok(Credential::OAuth(c)) if c.scope.is_none() && c.client_secret.expose() == "c"
+        ));
         assert!(send_args(&[SIGV4.as_slice(), OAUTH.as_slice()].concat()).is_err());
+        let error = credential_of(&sigv4, &mut secrets(&[])).unwrap_err();
+        assert!(error.contains("REDOX_SIGV4_SECRET_ACCESS_KEY"), "{error}");
+        assert!(error.contains("--secret-access-key-file"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_given_as_an_option_value_is_refused_naming_the_variable() {
+        for (option, env) in [
+            ("--token", "REDOX_VERIFICATION_TOKEN"),
+            ("--secret-access-key", "REDOX_SIGV4_SECRET_ACCESS_KEY"),
+            ("--session-token", "REDOX_SIGV4_SESSION_TOKEN"),
+            ("--client-secret", "REDOX_OAUTH_CLIENT_SECRET"),
+        ] {
+            for chosen in [&SIGV4[..], &OAUTH[..], &[]] {
+                let args = send_args(&[chosen, &[option, "value"]].concat()).unwrap();
+                let error = credential_of(&args, &mut secrets(&SECRETS)).unwrap_err();
+                assert!(
+                    error.starts_with(option) && error.contains(env),
+                    "{option}: {error}"
+                );
+            }
+        }
+        let verify = Cli::try_parse_from([
+            "redox-destination",
+            "verify",
+            "http://127.0.0.1/",
+            "--token",
+            "t",
+        ])
+        .unwrap();
+        let Some(Command::Verify(args)) = verify.command else {
+            panic!("not verify")
+        };
+        assert!(read_token(&mut secrets(&[]), &args.token).is_err());
+    }
+
+    #[test]
+    fn every_secret_a_credential_sends_is_checked_where_it_goes() {
+        let destination: ::http::Uri = "https://abc.lambda-url.us-east-1.on.aws/".parse().unwrap();
+        let args = send_args(&[
+            "--oauth-token-url",
+            "http://issuer.example.com/oauth2/token",
+            "--client-id",
+            "redox",
+        ])
+        .unwrap();
+        let credential = credential_of(&args, &mut secrets(&SECRETS)).unwrap();
+        let refused: Vec<&str> = secrets_sent(&credential, &destination)
+            .into_iter()
+            .filter(|(to, what)| check_secret_transport(to, what).is_err())
+            .map(|(_, what)| what)
+            .collect();
+        assert_eq!(refused, ["the OAuth client secret"]);
+        let plain: ::http::Uri = "http://destination.example.com/".parse().unwrap();
+        for chosen in [&SIGV4[..], &[]] {
+            let args = send_args(chosen).unwrap();
+            let credential = credential_of(
+                &args,
+                &mut secrets(&[SECRETS[0], ("REDOX_VERIFICATION_TOKEN", "t")]),
+            )
+            .unwrap();
+            let sent = secrets_sent(&credential, &plain);
+            assert_eq!(sent.len(), 1);
+            assert!(check_secret_transport(sent[0].0, sent[0].1).is_err());
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! an fsynced spool file); the front door acknowledges Redox only then. Sinks
 //! never look at authentication and never log a body.
 
+pub mod media_type;
 pub mod spool;
 pub mod sqs;
 pub mod sqs_body;

@@ -4,8 +4,17 @@
 //! the folder fsynced, so a reader never sees half a message and an
 //! acknowledged message survives a crash. Bodies that are not UTF-8 are
 //! stored base64 in `body_base64`; all others verbatim in `body`.
+//!
+//! Bodies are patient data, so nothing here is ever readable by another
+//! local user: the folder is created 0700 and every file (temporary ones
+//! included) 0600, each with that mode from the start rather than chmod-ed
+//! after. An existing folder of ours that others may open is tightened to
+//! 0700; one that belongs to someone else or is shared by design (sticky,
+//! like `/tmp`) is refused rather than altered.
 
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -17,17 +26,46 @@ use crate::BoxFuture;
 use crate::clock::rfc3339;
 use crate::telemetry::metrics::Dependency;
 
+/// The spool folder's mode: its owner only.
+const FOLDER_MODE: u32 = 0o700;
+/// Every spool file's mode, from the moment it exists.
+const FILE_MODE: u32 = 0o600;
+/// The permission bits that let anyone but the owner in.
+const GROUP_AND_OTHER: u32 = 0o077;
+const STICKY: u32 = 0o1000;
+
+/// Why the spool folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolOpenError {
+    #[error("not a writable folder: {0}")]
+    Unusable(#[from] std::io::Error),
+    #[error(
+        "other users may open it (mode {mode:04o}, owner uid {owner}{sticky}) and it is not this \
+         process's to tighten; patient data needs a folder of your own (mode 0700)",
+        sticky = if mode & STICKY != 0 { ", shared: sticky bit" } else { "" }
+    )]
+    Shared { mode: u32, owner: u32 },
+}
+
 pub struct SpoolSink {
     dir: PathBuf,
 }
 
 impl SpoolSink {
-    /// Creates the folder if needed and checks that it is writable.
-    pub fn open(dir: PathBuf) -> Result<Self, std::io::Error> {
-        std::fs::create_dir_all(&dir)?;
+    /// Creates the folder (0700) if needed, makes sure no one else can open
+    /// it, and checks that it is writable.
+    pub fn open(dir: PathBuf) -> Result<Self, SpoolOpenError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(FOLDER_MODE)
+            .create(&dir)?;
         let probe = dir.join(format!(".write-check-{}", std::process::id()));
-        std::fs::write(&probe, b"")?;
+        let _ = std::fs::remove_file(&probe);
+        // The probe is ours, so its owner is this process's user: no libc
+        // call needed to know who "we" are.
+        let me = create_private_file(&probe)?.metadata()?.uid();
         std::fs::remove_file(&probe)?;
+        keep_private(&dir, me)?;
         Ok(SpoolSink { dir })
     }
 
@@ -55,16 +93,51 @@ pub fn spool_document(message_id: &str, message: &QueuedMessage) -> Value {
     doc
 }
 
+/// An existing folder that others may open: tightened when it is ours and
+/// not shared by design, refused otherwise. A folder made by an older version
+/// (0755) is the usual case; tightening it also shields the 0644 files that
+/// version left inside.
+fn keep_private(dir: &Path, me: u32) -> Result<(), SpoolOpenError> {
+    let metadata = std::fs::metadata(dir)?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & GROUP_AND_OTHER == 0 {
+        return Ok(());
+    }
+    if metadata.uid() != me || mode & STICKY != 0 {
+        return Err(SpoolOpenError::Shared {
+            mode,
+            owner: metadata.uid(),
+        });
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(FOLDER_MODE))?;
+    tracing::warn!(
+        folder = %dir.display(),
+        was = %format!("{mode:04o}"),
+        "spool folder was open to other users; tightened to 0700"
+    );
+    Ok(())
+}
+
+/// A new file only its owner can read. `create_new` also refuses to follow a
+/// symbolic link or reuse a file someone else left with a looser mode.
+fn create_private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
 fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
     let final_path = dir.join(name);
     let temp_path = dir.join(format!(".{name}.tmp"));
     let result = (|| {
-        let mut file = std::fs::File::create(&temp_path)?;
+        let mut file = create_private_file(&temp_path)?;
         file.write_all(contents)?;
         file.sync_all()?;
         std::fs::rename(&temp_path, &final_path)?;
         // The rename is durable only once the folder entry is on disk.
-        std::fs::File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp_path);
@@ -146,6 +219,60 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left behind");
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[tokio::test]
+    async fn the_spool_folder_and_its_files_are_readable_by_their_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        // Parents made on the way are as private as the spool itself.
+        let sink = SpoolSink::open(dir.path().join("a/b/spool")).unwrap();
+        assert_eq!(mode_of(sink.dir()), 0o700);
+        assert_eq!(mode_of(&dir.path().join("a")), 0o700);
+        let id = sink.put(&message(b"PHI")).await.unwrap();
+        // The file is the renamed temporary file: its mode is the mode the
+        // temporary file was created with.
+        assert_eq!(mode_of(&sink.dir().join(format!("{id}.json"))), 0o600);
+    }
+
+    #[test]
+    fn an_existing_folder_of_ours_that_others_can_open_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let old_file = spool.join("old.json");
+        std::fs::write(&old_file, b"{}").unwrap();
+        SpoolSink::open(spool.clone()).unwrap();
+        assert_eq!(mode_of(&spool), 0o700);
+        assert!(old_file.exists(), "what the folder held is left in place");
+    }
+
+    #[test]
+    fn a_folder_shared_by_design_is_refused_not_altered() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let error = SpoolSink::open(shared.clone()).err().expect("refused");
+        assert!(matches!(error, SpoolOpenError::Shared { mode: 0o1777, .. }));
+        assert!(error.to_string().contains("sticky"), "{error}");
+        assert_eq!(mode_of(&shared), 0o1777);
+    }
+
+    #[test]
+    fn a_stale_temporary_file_is_never_written_through() {
+        // Someone else's file (or a link) at the temporary name is not
+        // opened and filled with a message.
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join(".m.json.tmp")).unwrap();
+        assert!(write_atomically(dir.path(), "m.json", b"PHI").is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"");
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
+use super::media_type::s3_content_type;
 use super::{QueuedMessage, Sink, SinkError, sqs_accepts_body};
 use crate::BoxFuture;
 
@@ -283,8 +284,10 @@ impl SqsSink {
             .body(aws_sdk_s3::primitives::ByteStream::from(
                 message.body.clone(),
             ));
+        // S3 gets a printable-ASCII media type; the SQS attribute keeps
+        // what Redox sent.
         if let Some(content_type) = message.attribute("ContentType") {
-            put = put.content_type(content_type);
+            put = put.content_type(s3_content_type(content_type));
         }
         tokio::time::timeout(self.timeout, put.send())
             .await

@@ -182,9 +182,10 @@ SigV4Auth(Credentials(key, secret, token or None), service, region).add_auth(req
 print(json.dumps(list(request.headers.items())))
 "#;
 
-/// The request botocore's `SigV4Auth` signs, with the session key when
-/// `with_session_token`.
-pub fn botocore_signed(host: &str, target: &str, with_session_token: bool) -> Vec<u8> {
+/// Runs a Python signer from the venv with `leading` arguments, then the
+/// body, the key pair (the session key when `with_session_token`), its
+/// token, region and service; its standard output.
+fn python_signer(name: &str, script: &str, leading: &[&str], with_session_token: bool) -> Vec<u8> {
     let (key, secret, token) = if with_session_token {
         (SESSION_ACCESS_KEY, SESSION_SECRET, SESSION_TOKEN)
     } else {
@@ -192,25 +193,26 @@ pub fn botocore_signed(host: &str, target: &str, with_session_token: bool) -> Ve
     };
     let output = Command::new(super::venv_bin("python"))
         .arg("-c")
-        .arg(BOTOCORE_SIGNER)
-        .args([
-            &format!("http://{host}{target}"),
-            BODY,
-            key,
-            secret,
-            token,
-            REGION,
-            SERVICE,
-        ])
+        .arg(script)
+        .args(leading)
+        .args([BODY, key, secret, token, REGION, SERVICE])
         .output()
         .expect("the venv python runs");
     assert!(
         output.status.success(),
-        "botocore signer failed: {}",
+        "{name} signer failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    output.stdout
+}
+
+/// The request botocore's `SigV4Auth` signs, with the session key when
+/// `with_session_token`.
+pub fn botocore_signed(host: &str, target: &str, with_session_token: bool) -> Vec<u8> {
+    let url = format!("http://{host}{target}");
+    let stdout = python_signer("botocore", BOTOCORE_SIGNER, &[&url], with_session_token);
     let signed: Vec<(String, String)> =
-        serde_json::from_slice(&output.stdout).expect("headers as JSON pairs");
+        serde_json::from_slice(&stdout).expect("headers as JSON pairs");
     assert_eq!(
         signed
             .iter()
@@ -221,6 +223,84 @@ pub fn botocore_signed(host: &str, target: &str, with_session_token: bool) -> Ve
     let mut headers = vec![("host".to_owned(), host.to_owned())];
     headers.extend(signed);
     raw_request("POST", target, &headers, BODY.as_bytes())
+}
+
+const AWS_REQUESTS_AUTH_SIGNER: &str = r#"
+import json, sys
+try:
+    import requests
+    from aws_requests_auth.aws_auth import AWSRequestsAuth
+except ImportError as missing:
+    sys.exit(f"{missing}: run `make venv` (aws-requests-auth is pinned in requirements-dev.txt)")
+
+mode, url, host, body, key, secret, token, region, service = sys.argv[1:10]
+auth = AWSRequestsAuth(aws_access_key=key, aws_secret_access_key=secret, aws_host=host,
+                       aws_region=region, aws_service=service, aws_token=token or None)
+headers = {"Content-Type": "application/json"}
+if mode == "send":
+    answer = requests.post(url, data=body.encode(), headers=headers, auth=auth, timeout=30)
+    print(answer.status_code)
+else:
+    request = requests.Request("POST", url, data=body.encode(), headers=headers).prepare()
+    auth(request)
+    print(json.dumps([(n, v) for n, v in request.headers.items()
+                      if n.lower() not in ("content-length", "connection")]))
+"#;
+
+/// Runs aws-requests-auth (the signer API Gateway and OpenSearch users
+/// reach for): it signs `host;x-amz-date` (and the session token) and sends
+/// `x-amz-content-sha256` without signing it. `send` posts [`BODY`] to
+/// `http://host{target}` with `requests` and returns the status code;
+/// otherwise the signed request is returned as raw bytes (status 0).
+fn aws_requests_auth(
+    host: &str,
+    target: &str,
+    with_session_token: bool,
+    send: bool,
+) -> (u16, Vec<u8>) {
+    let mode = if send { "send" } else { "sign" };
+    let url = format!("http://{host}{target}");
+    let stdout = python_signer(
+        "aws-requests-auth",
+        AWS_REQUESTS_AUTH_SIGNER,
+        &[mode, &url, host],
+        with_session_token,
+    );
+    if send {
+        let status = String::from_utf8_lossy(&stdout)
+            .trim()
+            .parse()
+            .expect("a status code");
+        return (status, Vec::new());
+    }
+    let signed: Vec<(String, String)> =
+        serde_json::from_slice(&stdout).expect("headers as JSON pairs");
+    let authorization = signed
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .expect("an authorization header");
+    // What makes this signer worth a test: the body hash is sent, unsigned.
+    assert!(
+        signed
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-amz-content-sha256"))
+            && !authorization.contains("x-amz-content-sha256"),
+        "{signed:?}"
+    );
+    let mut headers = vec![("host".to_owned(), host.to_owned())];
+    headers.extend(signed);
+    (0, raw_request("POST", target, &headers, BODY.as_bytes()))
+}
+
+/// The request aws-requests-auth signs, as raw bytes.
+pub fn aws_requests_auth_signed(host: &str, target: &str, with_session_token: bool) -> Vec<u8> {
+    aws_requests_auth(host, target, with_session_token, false).1
+}
+
+/// Signs and sends with aws-requests-auth and `requests`; the status code.
+pub fn aws_requests_auth_send(host: &str, target: &str, with_session_token: bool) -> u16 {
+    aws_requests_auth(host, target, with_session_token, true).0
 }
 
 /// The request the aws-sigv4 crate signs.
