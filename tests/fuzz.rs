@@ -2146,7 +2146,14 @@ fn build_case(case: &HandleCase) -> (InboundRequest, Expect, Kind) {
             } else {
                 Expect::Refuse
             };
-            (spec.build(), expect, Kind::OAuth)
+            // Each case from an address of its own, so the failure throttle
+            // (per source address) lets every one be evaluated.
+            static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
+            let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
+            let mut request = spec.build();
+            request.origin.source_ip =
+                Some(std::net::Ipv4Addr::from(0x0a00_0000 + n as u32).to_string());
+            (request, expect, Kind::OAuth)
         }
         HandleCase::Arbitrary(method, path, headers, body) => (
             inbound(method, path, "", headers.clone(), body.clone()),

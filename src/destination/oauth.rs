@@ -71,15 +71,24 @@ impl Destination {
         now: SystemTime,
     ) -> Result<Attempt, Refusal> {
         let source = SourceKey::of(request.origin.source_ip.as_deref());
-        builtin
+        let attempt = builtin
             .failure_throttle
             .reserve(source, now)
-            .map_err(|throttled| {
-                OAuthError::Throttled {
-                    retry_after_secs: throttled.retry_after.as_secs(),
-                }
-                .into()
-            })
+            .map_err(|throttled| OAuthError::Throttled {
+                retry_after_secs: throttled.retry_after.as_secs(),
+            })?;
+        // Said at the 1st, 2nd, 4th, 8th… time, so a spray cannot flood the log.
+        if let Some(forgotten) = attempt.forgot_an_address()
+            && forgotten.is_power_of_two()
+        {
+            tracing::warn!(
+                forgotten,
+                tracked = builtin.failure_throttle.limits().tracked_addresses,
+                "token endpoint throttle full: an address still in debt was forgotten \
+                 (failed token requests from more addresses a minute than are tracked)"
+            );
+        }
+        Ok(attempt)
     }
 
     /// Parses the token request once, authenticates its client against the

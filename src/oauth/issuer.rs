@@ -118,7 +118,9 @@ pub enum OAuthError {
     InvalidClient(&'static str),
     #[error("invalid_client: unknown client or wrong secret")]
     ClientMismatch,
-    #[error("too many failed client authentications; refused unchecked for {retry_after_secs} s")]
+    #[error(
+        "too many failed attempts from this source address; refused unchecked for {retry_after_secs} s"
+    )]
     Throttled { retry_after_secs: u64 },
     #[error("unsupported_grant_type: only client_credentials is issued")]
     UnsupportedGrantType,
@@ -166,7 +168,7 @@ impl OAuthError {
                 "Client authentication failed."
             }
             OAuthError::Throttled { .. } => {
-                "Too many failed client authentications; retry after the Retry-After delay."
+                "Too many failed attempts from this address; retry after the Retry-After delay."
             }
             OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
             OAuthError::InvalidScope => {

@@ -185,9 +185,11 @@ impl FailureThrottle {
         }
         let seq = table.next_seq;
         table.next_seq = seq.wrapping_add(1);
+        let forgotten_before = table.forgotten;
         if !table.addresses.contains_key(&key) {
             self.make_room(&mut table, now_ms);
         }
+        let forgot = (table.forgotten > forgotten_before).then_some(table.forgotten);
         table.addresses.insert(
             key,
             Allowance {
@@ -208,6 +210,7 @@ impl FailureThrottle {
             throttle: self.clone(),
             key,
             interval_ms: interval,
+            forgot,
         })
     }
 
@@ -263,6 +266,9 @@ pub struct Attempt {
     throttle: FailureThrottle,
     key: SourceKey,
     interval_ms: u64,
+    /// The running count of addresses forgotten in debt, when making room
+    /// for this one forgot one.
+    forgot: Option<u64>,
 }
 
 impl Attempt {
@@ -279,6 +285,12 @@ impl Attempt {
     /// unreachable auth material): the reservation is given back.
     pub fn not_evaluated(self) {
         self.succeeded();
+    }
+
+    /// `Some(n)` when making room for this address forgot another still in
+    /// debt, `n` being how many have been forgotten since start.
+    pub fn forgot_an_address(&self) -> Option<u64> {
+        self.forgot
     }
 }
 
@@ -408,6 +420,8 @@ mod tests {
             assert!(t.tracked() <= 64);
         }
         assert!(t.forgotten() > 0);
+        let attempt = t.reserve(key("198.51.100.8"), at(1.0)).unwrap();
+        assert_eq!(attempt.forgot_an_address(), Some(t.forgotten()));
         // A clean address is evaluated: its allowance is its own.
         let attempt = t.reserve(key("198.51.100.7"), at(1.0)).unwrap();
         attempt.succeeded();
