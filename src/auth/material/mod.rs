@@ -184,7 +184,7 @@ impl IssuerMaterial {
                 return Err(MaterialError::Invalid(format!(
                     "{at}.client_secret: has less than {} bits of entropy by the estimate \
                      (length of its shortest repeated block x log2 of the character classes \
-                     it uses: at least 32 hex digits, 22 random letters and digits, or 20 \
+                     it uses: at least 32 hex digits, 26 random letters and digits, or 24 \
                      random printable characters); generate one, e.g. `openssl rand -hex 32`",
                     strength::MIN_SECRET_BITS
                 )));

@@ -15,8 +15,10 @@
 //! A secret is also refused as trivially repetitive when a single character
 //! makes up more than half of it, or when it has fewer runs of one
 //! character than half its length (`aaaabbbbcccc…`). Random secrets of 128
-//! bits or more pass; no dictionary is consulted, so a long passphrase of
-//! words passes too: generate secrets, do not write them.
+//! bits or more pass, with one caveat: only the classes a secret happens to
+//! use count, so a random secret at the very bound can miss one and be
+//! refused (generate with room to spare). No dictionary is consulted, so a
+//! long passphrase of words passes too: generate secrets, do not write them.
 
 /// Least estimated entropy of a client secret.
 pub const MIN_SECRET_BITS: f64 = 128.0;
