@@ -76,7 +76,7 @@ pub struct Config {
     /// The CloudWatch namespace when each request's log line is an EMF
     /// record (`REDOX_METRICS=emf`, the default in Lambda); `None` when off.
     pub metrics_namespace: Option<String>,
-    /// Token endpoint failure throttling (`REDOX_OAUTH_MAX_FAILURES_*`).
+    /// Token endpoint failure throttling (`REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS`).
     pub oauth_failure_limits: FailureLimits,
 }
 
@@ -335,25 +335,47 @@ impl Config {
                 60,
                 3600,
             )?),
-            oauth_failure_limits: FailureLimits {
-                per_client: number(
-                    get,
-                    "REDOX_OAUTH_MAX_FAILURES_PER_CLIENT",
-                    FailureLimits::DEFAULT_PER_CLIENT.into(),
-                    1,
-                    10_000,
-                )? as u32,
-                total: number(
-                    get,
-                    "REDOX_OAUTH_MAX_FAILURES_TOTAL",
-                    FailureLimits::DEFAULT_TOTAL.into(),
-                    1,
-                    1_000_000,
-                )? as u32,
-                window: FailureLimits::DEFAULT_WINDOW,
-            },
+            oauth_failure_limits: oauth_failure_limits(get)?,
         })
     }
+}
+
+/// Settings of the token endpoint's throttle that no longer exist, each
+/// with why and what replaced it: a start-up error rather than a silent
+/// no-op, so nobody believes a limit holds that does not.
+const REMOVED_THROTTLE_SETTINGS: [(&str, &str); 2] = [
+    (
+        "REDOX_OAUTH_MAX_FAILURES_PER_CLIENT",
+        "removed: failures are counted per source address, not per client id (a client id is \
+         not secret, so a count per id let anyone lock Redox out); use \
+         REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS",
+    ),
+    (
+        "REDOX_OAUTH_MAX_FAILURES_TOTAL",
+        "removed: there is no overall limit (it refused addresses that had not failed); \
+         failures are limited per source address by REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS",
+    ),
+];
+
+/// The token endpoint's failure throttle (`REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS`).
+fn oauth_failure_limits<'a>(
+    get: impl Fn(&str) -> Option<&'a str> + Copy,
+) -> Result<FailureLimits, ConfigError> {
+    for (variable, why) in REMOVED_THROTTLE_SETTINGS {
+        if get(variable).is_some() {
+            return Err(problem(variable, why));
+        }
+    }
+    Ok(FailureLimits {
+        per_address: number(
+            get,
+            "REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS",
+            FailureLimits::DEFAULT_PER_ADDRESS.into(),
+            1,
+            1000,
+        )? as u32,
+        ..FailureLimits::default()
+    })
 }
 
 /// A comma- or space-separated list, empty items dropped.
@@ -594,8 +616,9 @@ mod tests {
             ("REDOX_OAUTH_ISSUER", "http://redox.example.com"),
             ("REDOX_OAUTH_ISSUER", "https://redox.example.com/?x=1"),
             ("REDOX_OAUTH_TOKEN_TTL_SECS", "5"),
-            ("REDOX_OAUTH_MAX_FAILURES_PER_CLIENT", "0"),
-            ("REDOX_OAUTH_MAX_FAILURES_TOTAL", "many"),
+            ("REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS", "0"),
+            ("REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS", "1001"),
+            ("REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS", "many"),
             ("REDOX_JWT_REQUIRED_SCOPE", "redox.push"),
         ] {
             assert_refused_naming(
@@ -631,19 +654,35 @@ mod tests {
         assert!(config.jwt_configured());
         let limited = Config::from_vars(&vars(&[
             ("REDOX_OAUTH_ISSUER", "https://redox.example.com"),
-            ("REDOX_OAUTH_MAX_FAILURES_PER_CLIENT", "3"),
-            ("REDOX_OAUTH_MAX_FAILURES_TOTAL", "30"),
+            ("REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS", "3"),
         ]))
         .unwrap();
-        assert_eq!(
-            (
-                limited.oauth_failure_limits.per_client,
-                limited.oauth_failure_limits.total
-            ),
-            (3, 30)
-        );
+        assert_eq!(limited.oauth_failure_limits.per_address, 3);
         let local = Config::from_vars(&vars(&[("REDOX_OAUTH_ISSUER", "http://127.0.0.1:8080")]));
         assert!(local.is_ok());
+    }
+
+    #[test]
+    fn the_removed_throttle_settings_stop_start_up_naming_their_replacement() {
+        for removed in [
+            "REDOX_OAUTH_MAX_FAILURES_PER_CLIENT",
+            "REDOX_OAUTH_MAX_FAILURES_TOTAL",
+        ] {
+            // Whatever the value, and with or without the issuer: a limit
+            // the operator believes in must not silently do nothing.
+            for issuer in [Some("https://redox.example.com"), None] {
+                let mut set = vec![(removed, "10")];
+                set.extend(issuer.map(|url| ("REDOX_OAUTH_ISSUER", url)));
+                let error = Config::from_vars(&vars(&set)).unwrap_err();
+                assert_eq!(error.variable, removed);
+                let message = error.to_string();
+                assert!(message.contains("removed"), "{message}");
+                assert!(
+                    message.contains("REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS"),
+                    "{message}"
+                );
+            }
+        }
     }
 
     #[test]

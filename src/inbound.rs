@@ -120,8 +120,9 @@ impl InboundRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepeatedHeader;
 
-/// Splits a raw query string into decoded pairs.
+/// Splits a raw query string into decoded pairs, in linear work.
 pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    crate::work::count(raw_query.len());
     raw_query
         .split('&')
         .filter(|part| !part.is_empty())
@@ -141,6 +142,8 @@ pub fn form_decode(input: &str) -> String {
 /// Percent-decodes to bytes (`+` is a space); a `%` not followed by two hex
 /// digits is kept as it is. Bytes, not text, so `%FF` and `%FE` stay apart.
 pub fn form_decode_bytes(input: &str) -> Vec<u8> {
+    // Each turn of the loop consumes at least one byte.
+    crate::work::count(input.len());
     let mut out = Vec::with_capacity(input.len());
     let mut rest = input.as_bytes();
     while let Some((&b, after)) = rest.split_first() {

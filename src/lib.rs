@@ -33,7 +33,10 @@
 //!                   parse.rs, source.rs, secrets_manager.rs, cache.rs
 //!   authenticator.rs  one request against the current material and key
 //!                   sets, refreshing each once when it may be stale
-//! oauth/          the built-in OAuth 2.0 issuer: issuer.rs (pure), throttle.rs
+//! oauth/          the built-in OAuth 2.0 issuer (pure): issuer.rs (its
+//!                 endpoints and errors), request.rs (the token request,
+//!                 parsed once), client_auth.rs, mint.rs (tokens, JWKS),
+//!                 throttle.rs (failures per source address)
 //! sink/           where accepted messages go: mod.rs (trait, message),
 //!                 sqs.rs (SQS + S3 offload), sqs_body.rs (the SendMessage
 //!                 body escaped once), spool.rs (local folder),
@@ -42,6 +45,7 @@
 //! telemetry/      logging set-up (mod.rs) and CloudWatch EMF (metrics.rs)
 //! config.rs       the environment, validated; app.rs wires it at start-up
 //! clock.rs        UTC time without a date crate
+//! work.rs         a step counter that holds pre-auth parsing to linear work
 //! ```
 //!
 //! Reading the queue is the other way round: `consumer/` turns a queued
@@ -74,3 +78,4 @@ pub mod redox;
 pub mod response;
 pub mod sink;
 pub mod telemetry;
+pub mod work;

@@ -2528,7 +2528,14 @@ fn build_case(case: &HandleCase) -> (InboundRequest, Expect, Kind) {
             } else {
                 Expect::Refuse
             };
-            (spec.build(), expect, Kind::OAuth)
+            // Each case from an address of its own, so the failure throttle
+            // (per source address) lets every one be evaluated.
+            static NEXT_ADDRESS: AtomicU64 = AtomicU64::new(0);
+            let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
+            let mut request = spec.build();
+            request.origin.source_ip =
+                Some(std::net::Ipv4Addr::from(0x0a00_0000 + n as u32).to_string());
+            (request, expect, Kind::OAuth)
         }
         HandleCase::Arbitrary(method, path, headers, body) => (
             inbound(method, path, "", headers.clone(), body.clone()),
@@ -2716,4 +2723,508 @@ fn fuzz_consumer_messages_and_pointers() {
             Ok(())
         },
     );
+}
+
+// ---- targets for issue 21: the token request, client secrets, the throttle ------
+//
+// The allocator counts the bytes each thread asks for, a second measure of
+// work beside the parsers' own step counter (`redox_destination::work`):
+// steps see nested loops, allocations see per-item copies.
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn note_allocation(bytes: usize) {
+    // `try_with`: an allocation during thread teardown is simply not counted.
+    let _ = ALLOCATED.try_with(|cell| cell.set(cell.get().saturating_add(bytes as u64)));
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// only addition is a thread-local counter that never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_allocation(layout.size());
+        // SAFETY: the caller's contract is passed on as it is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        note_allocation(new_size);
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// The steps counted and the bytes allocated while `f` runs on this thread.
+fn work_of<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
+    let before = ALLOCATED.with(std::cell::Cell::get);
+    let (result, steps) = redox_destination::work::measure(f);
+    let allocated = ALLOCATED.with(std::cell::Cell::get) - before;
+    (result, steps, allocated)
+}
+
+/// A token endpoint request with this body and maybe an Authorization header.
+fn form_request(body: Vec<u8>, authorization: Option<String>) -> InboundRequest {
+    let mut headers = vec![(
+        "content-type".to_owned(),
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    headers.extend(authorization.map(|value| ("authorization".to_owned(), value)));
+    inbound("POST", oauth::TOKEN_PATH, "", headers, body)
+}
+
+/// A form body: named parameters in any order, repeats and oddities allowed.
+fn form_body() -> impl Strategy<Value = Vec<(String, String)>> {
+    let name = prop_oneof![
+        3 => prop_oneof![
+            Just("grant_type".to_owned()),
+            Just("client_id".to_owned()),
+            Just("client_secret".to_owned()),
+            Just("scope".to_owned()),
+            Just("gr%61nt_type".to_owned()),
+        ],
+        3 => "[a-z]{1,3}",
+        1 => text(),
+    ];
+    vec((name, text()), 0..12)
+}
+
+#[test]
+fn fuzz_token_request_parse() {
+    use redox_destination::oauth::{OAuthError, TokenRequest};
+    on_big_stack(|| {
+        fuzz(
+            "token_request_parse",
+            (form_body(), proptest::option::of(text())),
+            |(pairs, authorization)| {
+                let body = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let request = form_request(body.clone().into_bytes(), authorization);
+                let parsed = TokenRequest::parse(&request);
+                if body.len() > oauth::MAX_FORM_BYTES {
+                    prop_assert_eq!(
+                        parsed.err(),
+                        Some(OAuthError::InvalidRequest("The body is too large."))
+                    );
+                    return Ok(());
+                }
+                // The reference: names decoded as RFC 6749 clients encode
+                // them (lossily, as the endpoint reads them), compared after
+                // the body is split exactly as the endpoint splits it.
+                let names: Vec<String> = body
+                    .split('&')
+                    .filter(|part| !part.is_empty())
+                    .map(|part| part.split_once('=').map_or(part, |(k, _)| k))
+                    .map(|name| String::from_utf8_lossy(&form_decode(name)).into_owned())
+                    .collect();
+                let mut unique = names.clone();
+                unique.sort();
+                unique.dedup();
+                let repeated = unique.len() != names.len();
+                match parsed {
+                    Err(OAuthError::InvalidRequest("A parameter is repeated.")) => {
+                        prop_assert!(repeated, "no name is repeated in {body:?}")
+                    }
+                    Err(error) => {
+                        prop_assert!(!repeated, "a repeated name was missed in {body:?}");
+                        prop_assert!([400, 401].contains(&error.status()), "{error}");
+                    }
+                    Ok(parsed) => {
+                        prop_assert!(!repeated, "a repeated name was missed in {body:?}");
+                        prop_assert!(names.iter().any(|n| n == "grant_type"));
+                        prop_assert_eq!(
+                            Some(parsed.grant_type.as_str()),
+                            parsed.parameters.get("grant_type")
+                        );
+                    }
+                }
+                Ok(())
+            },
+        );
+    });
+}
+
+fn random_secret() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // openssl rand -hex 16..32 (all 32 digits decimal: 1 in 3 million)
+        "[0-9a-f]{32,64}",
+        "[0-9A-F]{32,64}",
+        // openssl rand -base64 24 and more
+        "[A-Za-z0-9+/]{32,64}",
+        // The lengths the README gives: a random secret this long clears
+        // 128 bits even when it misses a character class by chance.
+        "[A-Za-z0-9]{26,64}",
+        "[!-~]{24,64}",
+    ]
+}
+
+#[test]
+fn fuzz_client_secret_strength() {
+    use redox_destination::auth::material::strength::{
+        MIN_SECRET_BITS, check_client_secret, estimated_bits,
+    };
+    fuzz(
+        "client_secret_strength",
+        (random_secret(), text(), 2usize..6),
+        |(secret, anything, times)| {
+            // Random secrets of the lengths the README gives always load.
+            prop_assert_eq!(check_client_secret(&secret), Ok(()), "{}", secret);
+            // Whatever else is checked: no panic, and a pass means the
+            // estimate is at least 128 bits.
+            if check_client_secret(&anything).is_ok() {
+                prop_assert!(estimated_bits(&anything) >= MIN_SECRET_BITS);
+            }
+            // Repeating a secret adds nothing to its estimate.
+            let repeated = anything.repeat(times);
+            prop_assert!(estimated_bits(&repeated) <= estimated_bits(&anything) + 1e-9);
+            // A material document with it never quotes it in an error.
+            let canary = format!("{anything}CANARY");
+            let document =
+                json!({"oauth_clients": [{"client_id": "redox", "client_secret": canary}]});
+            if let Err(error) = Material::from_secret_text(&document.to_string()) {
+                let shown = format!("{error} {error:?}");
+                prop_assert!(!shown.contains("CANARY"), "{}", shown);
+            }
+            Ok(())
+        },
+    );
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Failed,
+    Succeeded,
+    Dropped,
+}
+
+#[derive(Debug, Clone)]
+struct ThrottleCase {
+    per_address: u32,
+    tracked: usize,
+    /// (address, milliseconds since the previous attempt, outcome)
+    attempts: Vec<(u8, u32, Outcome)>,
+}
+
+fn throttle_case() -> impl Strategy<Value = ThrottleCase> {
+    let outcome = prop_oneof![
+        4 => Just(Outcome::Failed),
+        1 => Just(Outcome::Succeeded),
+        1 => Just(Outcome::Dropped)
+    ];
+    (
+        1u32..12,
+        1usize..10,
+        vec((0u8..16, 0u32..4000, outcome), 0..120),
+    )
+        .prop_map(|(per_address, tracked, attempts)| ThrottleCase {
+            per_address,
+            tracked,
+            attempts,
+        })
+}
+
+#[test]
+fn fuzz_failure_throttle_against_a_model() {
+    use redox_destination::oauth::throttle::{FailureLimits, FailureThrottle, SourceKey, WINDOW};
+    fuzz("failure_throttle_model", throttle_case(), |case| {
+        let throttle = FailureThrottle::new(FailureLimits {
+            per_address: case.per_address,
+            tracked_addresses: case.tracked,
+        });
+        // The model: each address's own allowance, never forgotten.
+        let interval = WINDOW.as_millis() as u64 / u64::from(case.per_address);
+        let burst = interval * u64::from(case.per_address);
+        let mut due: std::collections::HashMap<u8, u64> = Default::default();
+        let distinct = case
+            .attempts
+            .iter()
+            .map(|(a, _, _)| *a)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let mut clock_ms = 1_800_000_000_000u64;
+        for (address, gap, outcome) in &case.attempts {
+            clock_ms += u64::from(*gap);
+            let now = UNIX_EPOCH + Duration::from_millis(clock_ms);
+            let key = SourceKey::of(Some(&format!("192.0.2.{address}")));
+            let model_due = due.get(address).copied().unwrap_or(clock_ms).max(clock_ms) + interval;
+            let model_allows = model_due - clock_ms <= burst;
+            let reserved = throttle.reserve(key, now);
+            // Never refused when the address's own record allows it, however
+            // many other addresses failed (and the table overflowed).
+            if model_allows {
+                prop_assert!(reserved.is_ok(), "a clean allowance was refused");
+            } else if distinct <= case.tracked {
+                // Nothing forgotten: exactly the model.
+                prop_assert!(
+                    reserved.is_err(),
+                    "an address over its allowance was evaluated"
+                );
+            }
+            prop_assert!(throttle.tracked() <= case.tracked);
+            if let Ok(attempt) = reserved {
+                // The model keeps every failure evaluated, even one the
+                // throttle let through after forgetting the address.
+                let spent = model_due;
+                match outcome {
+                    Outcome::Failed => {
+                        attempt.failed();
+                        due.insert(*address, spent);
+                    }
+                    Outcome::Dropped => {
+                        drop(attempt);
+                        due.insert(*address, spent);
+                    }
+                    Outcome::Succeeded => {
+                        attempt.succeeded();
+                        due.insert(*address, spent - interval);
+                    }
+                }
+            }
+            if let Err(throttled) = reserved_retry(&throttle, key, now) {
+                prop_assert!(throttled.retry_after >= Duration::from_secs(1));
+                prop_assert!(throttled.retry_after.as_millis() <= u128::from(interval) + 1000);
+            }
+        }
+        Ok(())
+    });
+}
+
+/// A second look at the throttle after an attempt, given straight back.
+fn reserved_retry(
+    throttle: &redox_destination::oauth::throttle::FailureThrottle,
+    key: redox_destination::oauth::throttle::SourceKey,
+    now: SystemTime,
+) -> Result<(), redox_destination::oauth::throttle::Throttled> {
+    throttle
+        .reserve(key, now)
+        .map(|attempt| attempt.succeeded())
+}
+
+/// One parser that runs before authentication, fed `units` items of one
+/// adversarial shape.
+#[derive(Debug, Clone, Copy)]
+enum PreAuthInput {
+    /// The issue's form: distinct short names.
+    FormDistinctNames,
+    /// One name sent over and over.
+    FormRepeatedName,
+    /// Percent-escaped names and values.
+    FormEscapes,
+    /// One long Basic credential.
+    BasicCredentials,
+    /// SigV4: many signed headers and many more unsigned ones.
+    Sigv4Headers,
+    /// SigV4: a long query to canonicalise.
+    Sigv4Query,
+    /// A GET handshake with a long query.
+    HandshakeQuery,
+    /// A JSON handshake with many members.
+    HandshakeJson,
+    /// A Lambda event with many headers.
+    LambdaEvent,
+    /// A JWT with many claims.
+    JwtClaims,
+}
+
+fn pre_auth_input() -> impl Strategy<Value = (PreAuthInput, usize)> {
+    let kind = prop_oneof![
+        Just(PreAuthInput::FormDistinctNames),
+        Just(PreAuthInput::FormRepeatedName),
+        Just(PreAuthInput::FormEscapes),
+        Just(PreAuthInput::BasicCredentials),
+        Just(PreAuthInput::Sigv4Headers),
+        Just(PreAuthInput::Sigv4Query),
+        Just(PreAuthInput::HandshakeQuery),
+        Just(PreAuthInput::HandshakeJson),
+        Just(PreAuthInput::LambdaEvent),
+        Just(PreAuthInput::JwtClaims),
+    ];
+    (kind, prop_oneof![1usize..64, 64usize..4096])
+}
+
+/// Two-character names, all distinct for up to 62 x 62.
+fn short_name(i: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let a = ALPHABET[i / ALPHABET.len() % ALPHABET.len()] as char;
+    let b = ALPHABET[i % ALPHABET.len()] as char;
+    format!("{a}{b}{}", i / (ALPHABET.len() * ALPHABET.len()))
+}
+
+/// Runs one parser on its input; returns the input's size in bytes.
+fn run_pre_auth(kind: PreAuthInput, units: usize) -> usize {
+    match kind {
+        PreAuthInput::FormDistinctNames
+        | PreAuthInput::FormRepeatedName
+        | PreAuthInput::FormEscapes => {
+            let body = (0..units)
+                .map(|i| match kind {
+                    PreAuthInput::FormDistinctNames => format!("{}=", short_name(i)),
+                    PreAuthInput::FormRepeatedName => "aa=".to_owned(),
+                    _ => format!("%{:02X}{}=%41%4", i % 256, short_name(i)),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            let size = body.len();
+            let _ = oauth::TokenRequest::parse(&form_request(body.into_bytes(), None));
+            size
+        }
+        PreAuthInput::BasicCredentials => {
+            let credentials = format!("redox:{}", "s%41".repeat(units));
+            let header = format!("Basic {}", STANDARD.encode(&credentials));
+            let size = header.len();
+            let request = form_request(b"grant_type=client_credentials".to_vec(), Some(header));
+            let _ = oauth::TokenRequest::parse(&request);
+            size + 29
+        }
+        PreAuthInput::Sigv4Headers | PreAuthInput::Sigv4Query => {
+            let (signed_count, query) = match kind {
+                PreAuthInput::Sigv4Headers => (units, String::new()),
+                _ => (
+                    0,
+                    (0..units)
+                        .map(|i| format!("{}=%7E{}", short_name(units - i), i))
+                        .collect::<Vec<_>>()
+                        .join("&"),
+                ),
+            };
+            let mut signed: Vec<String> = (0..signed_count).map(|i| format!("h{i:05}")).collect();
+            signed.push("host".into());
+            signed.push("x-amz-date".into());
+            signed.sort();
+            let mut headers: Vec<(String, String)> = vec![
+                (
+                    "authorization".into(),
+                    authorization(
+                        &format!("{KEY_ID}/20261128/{REGION}/{SERVICE}/aws4_request"),
+                        &signed.join(";"),
+                        &"0".repeat(64),
+                    ),
+                ),
+                (
+                    "host".into(),
+                    "abcdefghij.lambda-url.us-east-1.on.aws".into(),
+                ),
+                ("x-amz-date".into(), "20261128T101500Z".into()),
+            ];
+            for i in 0..signed_count {
+                headers.push((format!("h{i:05}"), "v".into()));
+                headers.push((format!("u{i:05}"), "w".into()));
+            }
+            let request = inbound("POST", "/", &query, headers, Vec::new());
+            let size = request
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>()
+                + query.len();
+            let _ = verify_sigv4(&request, sigv4_keys(), now(), SKEW);
+            size
+        }
+        PreAuthInput::HandshakeQuery => {
+            let query = (0..units)
+                .map(|i| format!("{}=%41", short_name(i)))
+                .chain(["challenge=c&verification-token=t".to_owned()])
+                .collect::<Vec<_>>()
+                .join("&");
+            let size = query.len();
+            let _ = redox::classify(&inbound("GET", "/", &query, Vec::new(), Vec::new()));
+            size
+        }
+        PreAuthInput::HandshakeJson => {
+            let mut members: Map<String, Value> = (0..units)
+                .map(|i| (short_name(i), Value::from(i)))
+                .collect();
+            members.insert("challenge".into(), "c".into());
+            members.insert("verification-token".into(), "t".into());
+            let body = serde_json::to_vec(&Value::Object(members)).expect("JSON");
+            let size = body.len();
+            let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            let _ = redox::classify(&inbound("POST", "/", "", headers, body));
+            size
+        }
+        PreAuthInput::LambdaEvent => {
+            let headers: Vec<(String, String)> = (0..units)
+                .map(|i| (short_name(i), "v".to_owned()))
+                .collect();
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let event = String::from_utf8(event_with_headers(&headers)).expect("UTF-8 event");
+            let size = event.len();
+            let _ = parse_event(&event);
+            size
+        }
+        PreAuthInput::JwtClaims => {
+            let mut claims = valid_claims();
+            for i in 0..units {
+                claims[short_name(i)] = Value::from(i);
+            }
+            let token = signed_jwt(&b64(&valid_header()), &b64(&claims));
+            let size = token.len();
+            let issuers = [TrustedIssuer {
+                kind: IssuerKind::Remote,
+                settings: jwt_settings(),
+                keys: Some(&keys().key_set),
+            }];
+            let _ = verify_jwt(&token, &issuers, now());
+            size
+        }
+    }
+}
+
+/// A Function URL event around a request with these headers.
+fn event_with_headers(headers: &[(&str, &str)]) -> Vec<u8> {
+    let headers: Map<String, Value> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), Value::from(*v)))
+        .collect();
+    serde_json::to_vec(&json!({
+        "version": "2.0", "rawPath": "/", "rawQueryString": "", "headers": headers,
+        "requestContext": {"domainName": "abcdefghij.lambda-url.us-east-1.on.aws",
+                           "http": {"method": "POST", "sourceIp": "198.51.100.7"}},
+        "body": "", "isBase64Encoded": false
+    }))
+    .expect("event JSON")
+}
+
+/// Most steps and bytes allocated per input byte a pre-auth parser may take,
+/// beyond a fixed allowance per request. The parsers measure at most 2.7
+/// steps and 58 bytes per byte; quadratic ones (a repeated-name check
+/// comparing every pair, a signed header looked up in every request
+/// header) pass these bounds within a few hundred items.
+const STEPS_PER_BYTE: u64 = 4;
+const ALLOCATED_PER_BYTE: u64 = 128;
+const FIXED_STEPS: u64 = 4096;
+const FIXED_ALLOCATION: u64 = 256 * 1024;
+
+#[test]
+fn fuzz_pre_auth_parsers_do_linear_work() {
+    on_big_stack(|| {
+        fuzz("pre_auth_linear_work", pre_auth_input(), |(kind, units)| {
+            let (size, steps, allocated) = work_of(|| run_pre_auth(kind, units));
+            let size = size as u64;
+            prop_assert!(
+                steps <= STEPS_PER_BYTE * size + FIXED_STEPS,
+                "{kind:?} x{units}: {steps} steps for {size} bytes"
+            );
+            prop_assert!(
+                allocated <= ALLOCATED_PER_BYTE * size + FIXED_ALLOCATION,
+                "{kind:?} x{units}: {allocated} bytes allocated for {size} bytes"
+            );
+            Ok(())
+        });
+    });
 }

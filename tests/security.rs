@@ -1,7 +1,8 @@
 //! Security properties of `Destination::handle` that one request cannot
 //! show: refusal timing that does not depend on which key ids exist (counted
 //! as auth material re-fetches, the slow part of a refusal), and the token
-//! endpoint's failure throttle and the client id its tokens name.
+//! endpoint's failure throttle (per source address) and the client id its
+//! tokens name.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,16 +41,20 @@ fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS)
 }
 
-/// Material from a fixed document, counting how often it is fetched.
+/// Material from a fixed document, counting how often it is fetched; every
+/// fetch after the first takes `refetch_delay`.
 struct CountingSource {
     document: String,
     fetches: Arc<AtomicUsize>,
+    refetch_delay: Duration,
 }
 
 impl AuthMaterialSource for CountingSource {
     fn fetch(&self) -> BoxFuture<'_, Result<Material, MaterialError>> {
         Box::pin(async move {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
+            if self.fetches.fetch_add(1, Ordering::SeqCst) > 0 && !self.refetch_delay.is_zero() {
+                tokio::time::sleep(self.refetch_delay).await;
+            }
             Material::from_secret_text(&self.document)
         })
     }
@@ -97,10 +102,15 @@ struct Harness {
 }
 
 fn harness(limits: FailureLimits) -> Harness {
+    harness_with_refetch_delay(limits, Duration::ZERO)
+}
+
+fn harness_with_refetch_delay(limits: FailureLimits, refetch_delay: Duration) -> Harness {
     let fetches = Arc::new(AtomicUsize::new(0));
     let source = CountingSource {
         document: document(),
         fetches: fetches.clone(),
+        refetch_delay,
     };
     let builtin = BuiltinIssuer::new(BASE, Duration::from_secs(300)).with_failure_limits(limits);
     let material = MaterialCache::new(vec![Box::new(source)], Duration::from_secs(300))
@@ -250,19 +260,38 @@ async fn the_token_names_the_configured_client_not_the_spelling_sent() {
     assert_eq!(claims["client_id"], "other");
 }
 
+fn token_request_from(authorization: &str, source_ip: &str) -> InboundRequest {
+    let mut request = token_request(authorization);
+    request.origin.source_ip = Some(source_ip.to_owned());
+    request
+}
+
+async fn ask_token_from(harness: &Harness, authorization: &str, source_ip: &str) -> HttpResponse {
+    harness
+        .destination
+        .handle(token_request_from(authorization, source_ip), now())
+        .await
+}
+
+const GUESSER: &str = "203.0.113.9";
+const REDOX_ADDRESS: &str = "198.51.100.7";
+
 #[tokio::test]
-async fn wrong_guesses_past_the_limit_are_answered_429_with_retry_after() {
+async fn wrong_guesses_past_the_limit_are_answered_429_to_their_address_only() {
     const LIMIT: u32 = 3;
     let h = harness(FailureLimits {
-        per_client: LIMIT,
-        total: 100,
-        window: Duration::from_secs(60),
+        per_address: LIMIT,
+        ..FailureLimits::default()
     });
     for i in 0..LIMIT {
-        let answer = ask_token(&h, &basic("redox", &format!("wrong-guess-number-{i}"))).await;
-        assert_eq!(answer.status, 401, "guess {i}");
+        let guess = basic("redox", &format!("wrong-guess-number-{i}"));
+        assert_eq!(
+            ask_token_from(&h, &guess, GUESSER).await.status,
+            401,
+            "guess {i}"
+        );
     }
-    let throttled = ask_token(&h, &basic("redox", "wrong-guess-number-x")).await;
+    let throttled = ask_token_from(&h, &basic("redox", "wrong-guess-number-x"), GUESSER).await;
     assert_eq!(throttled.status, 429);
     assert_eq!(body(&throttled)["error"], "slow_down");
     let retry_after: u64 = throttled
@@ -270,48 +299,125 @@ async fn wrong_guesses_past_the_limit_are_answered_429_with_retry_after() {
         .expect("Retry-After")
         .parse()
         .expect("seconds");
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    // The right secret is refused too while the client is throttled, or
+    // One attempt comes back every 60 s / LIMIT.
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    // The right secret from the guessing address is refused too, or
     // guessing would go on behind the 429s.
     assert_eq!(
-        ask_token(&h, &basic("redox", CLIENT_SECRET)).await.status,
+        ask_token_from(&h, &basic("redox", CLIENT_SECRET), GUESSER)
+            .await
+            .status,
         429
     );
-    // Another client still gets its token.
+    // Redox, from its own address, is not refused for the guesser's failures.
     assert_eq!(
-        ask_token(&h, &basic("other", OTHER_SECRET)).await.status,
+        ask_token_from(&h, &basic("redox", CLIENT_SECRET), REDOX_ADDRESS)
+            .await
+            .status,
         200
     );
-    // A new window serves the client again.
+    // Once its allowance has come back the guessing address is served again.
     let later = h
         .destination
         .handle(
-            token_request(&basic("redox", CLIENT_SECRET)),
-            now() + Duration::from_secs(61),
+            token_request_from(&basic("redox", CLIENT_SECRET), GUESSER),
+            now() + Duration::from_secs(retry_after),
         )
         .await;
     assert_eq!(later.status, 200);
 }
 
 #[tokio::test]
-async fn past_the_overall_limit_clients_with_a_clean_record_still_get_tokens() {
-    let h = harness(FailureLimits {
-        per_client: 10,
-        total: 5,
-        window: Duration::from_secs(60),
-    });
-    for i in 0..5 {
-        let answer = ask_token(&h, &basic(&format!("sprayed-{i}"), "a-wrong-secret-guess")).await;
-        assert_eq!(answer.status, 401);
+async fn a_spray_of_client_ids_from_one_address_is_held_to_its_allowance() {
+    let h = harness(FailureLimits::default());
+    let mut evaluated = 0u32;
+    for i in 0..200 {
+        let answer = ask_token_from(
+            &h,
+            &basic(&format!("sprayed-{i}"), "a-wrong-secret-guess"),
+            GUESSER,
+        )
+        .await;
+        match answer.status {
+            401 => evaluated += 1,
+            429 => {}
+            other => panic!("spray {i}: {other}"),
+        }
     }
+    assert_eq!(evaluated, FailureLimits::DEFAULT_PER_ADDRESS);
     assert_eq!(
-        ask_token(&h, &basic("sprayed-0", "a-wrong-secret-guess"))
+        ask_token_from(&h, &basic("redox", CLIENT_SECRET), REDOX_ADDRESS)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn malformed_token_requests_count_against_their_address() {
+    let h = harness(FailureLimits {
+        per_address: 2,
+        ..FailureLimits::default()
+    });
+    let mut malformed = token_request_from(&basic("redox", CLIENT_SECRET), GUESSER);
+    malformed.body = Bytes::from_static(b"grant_type=a&grant_type=b");
+    for _ in 0..2 {
+        assert_eq!(
+            h.destination.handle(malformed.clone(), now()).await.status,
+            400
+        );
+    }
+    assert_eq!(h.destination.handle(malformed, now()).await.status, 429);
+    assert_eq!(
+        ask_token_from(&h, &basic("redox", CLIENT_SECRET), GUESSER)
             .await
             .status,
         429
     );
-    assert_eq!(
-        ask_token(&h, &basic("redox", CLIENT_SECRET)).await.status,
-        200
+    // Successes cost nothing: a correct client asks as often as it likes.
+    for _ in 0..20 {
+        assert_eq!(
+            ask_token_from(&h, &basic("redox", CLIENT_SECRET), REDOX_ADDRESS)
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_concurrent_guesses_during_a_refetch_get_no_more_than_the_limit_evaluated() {
+    const REFETCH: Duration = Duration::from_millis(500);
+    let h = Arc::new(harness_with_refetch_delay(
+        FailureLimits::default(),
+        REFETCH,
+    ));
+    // Fill the cache: every fetch after it (a re-fetch after a miss) is slow,
+    // so the guesses below wait on one while they are being decided.
+    let warm = ask_token_from(&h, &basic("redox", "a-wrong-secret-guess"), REDOX_ADDRESS).await;
+    assert_eq!(warm.status, 401);
+    let guesses: Vec<_> = (0..60)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let guess = basic("redox", &format!("wrong-secret-{i}"));
+                ask_token_from(&h, &guess, GUESSER).await.status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("a guess task"));
+    }
+    let evaluated = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    let fetches = h.fetches.load(Ordering::SeqCst);
+    eprintln!(
+        "60 concurrent guesses during a {} ms re-fetch: {evaluated} evaluated, {throttled} \
+         answered 429 ({fetches} fetches)",
+        REFETCH.as_millis()
     );
+    assert_eq!(evaluated + throttled, 60, "{statuses:?}");
+    assert!(evaluated <= 10, "{evaluated} guesses evaluated");
+    assert!(fetches >= 3, "a re-fetch was in flight during the guesses");
 }

@@ -3,13 +3,12 @@
 //! `<base URL>/oauth2/token`, and its public keys at
 //! `<base URL>/.well-known/jwks.json`.
 //!
-//! Clients authenticate with HTTP Basic or with `client_id` and
-//! `client_secret` form fields (RFC 6749 2.3.1); secrets are compared as
-//! fixed-length digests over every configured client, without early exit.
-//! Tokens are short-lived JWTs signed with the first signing key of the auth
-//! material; the `jwt` method accepts them with no further set-up. Every
-//! refusal is an [`OAuthError`] that [`crate::destination`] turns into the
-//! RFC 6749 5.2 answer. Pure: the material and the clock come in.
+//! This file: where the endpoints are, the refusals ([`OAuthError`], which
+//! [`crate::destination`] turns into the RFC 6749 5.2 answer), and the
+//! grant itself: a request parsed once ([`super::request`]), its client
+//! authenticated ([`super::client_auth`]), a token signed
+//! ([`super::mint`]). Pure: the material and the clock come in; failed
+//! attempts are counted by the caller ([`super::throttle`]).
 
 #![deny(
     clippy::indexing_slicing,
@@ -18,31 +17,20 @@
     clippy::string_slice
 )]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-
+use super::client_auth::authenticate;
+use super::mint::{IssuedToken, sign_token};
+use super::request::TokenRequest;
 use crate::auth::jwt::trust::BuiltinBase;
-use crate::auth::material::{IssuerMaterial, OAuthClient, TokenDigest};
-use crate::inbound::{InboundRequest, form_decode, query_pairs};
+use crate::auth::material::IssuerMaterial;
+use crate::inbound::{InboundRequest, Origin};
 use crate::oauth::throttle::{FailureLimits, FailureThrottle};
 
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-/// Token requests are a few form fields; anything larger is refused unread.
-pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// The realm of the `WWW-Authenticate: Basic` challenge.
 pub const REALM: &str = "redox-destination";
-
-/// Padding is optional in the Basic credentials some clients send.
-const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// This function's own OAuth 2.0 token endpoint: where it is, how long its
 /// tokens live, and how failed client authentications are throttled.
@@ -130,7 +118,9 @@ pub enum OAuthError {
     InvalidClient(&'static str),
     #[error("invalid_client: unknown client or wrong secret")]
     ClientMismatch,
-    #[error("too many failed client authentications; refused unchecked for {retry_after_secs} s")]
+    #[error(
+        "too many failed attempts from this source address; refused unchecked for {retry_after_secs} s"
+    )]
     Throttled { retry_after_secs: u64 },
     #[error("unsupported_grant_type: only client_credentials is issued")]
     UnsupportedGrantType,
@@ -178,7 +168,7 @@ impl OAuthError {
                 "Client authentication failed."
             }
             OAuthError::Throttled { .. } => {
-                "Too many failed client authentications; retry after the Retry-After delay."
+                "Too many failed attempts from this address; retry after the Retry-After delay."
             }
             OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
             OAuthError::InvalidScope => {
@@ -191,188 +181,7 @@ impl OAuthError {
     }
 }
 
-/// A token the endpoint issued.
-#[derive(Clone, PartialEq, Eq)]
-pub struct IssuedToken {
-    pub access_token: String,
-    pub expires_in: u64,
-    pub client_id: String,
-}
-
-impl std::fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("expires_in", &self.expires_in)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl IssuedToken {
-    /// The RFC 6749 5.1 answer body.
-    pub fn response_body(&self) -> serde_json::Value {
-        serde_json::json!({
-            "access_token": self.access_token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        })
-    }
-}
-
-/// The JWKS document of the built-in issuer: every signing key's public half.
-pub fn jwks_document(material: &IssuerMaterial) -> serde_json::Value {
-    let keys: Vec<&serde_json::Value> = material
-        .signing_keys()
-        .iter()
-        .map(|key| &key.public_jwk)
-        .collect();
-    serde_json::json!({ "keys": keys })
-}
-
-/// The configured client whose id and secret both match. Every client is
-/// compared, as digests, without early exit, so the time taken does not say
-/// which ids exist or where they sit in the list.
-pub fn matching_client<'m>(
-    material: &'m IssuerMaterial,
-    client_id: &str,
-    client_secret: &str,
-) -> Option<&'m OAuthClient> {
-    let id = TokenDigest::of(client_id.as_bytes());
-    let secret = TokenDigest::of(client_secret.as_bytes());
-    let mut found = Choice::from(0);
-    let mut index = 0u64;
-    for (i, client) in material.clients().iter().enumerate() {
-        let hit =
-            client.id_digest.0.ct_eq(&id.0) & client.secret_digest.0.ct_eq(&secret.0) & !found;
-        index.conditional_assign(&(i as u64), hit);
-        found |= hit;
-    }
-    if bool::from(found) {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| material.clients().get(i))
-    } else {
-        None
-    }
-}
-
-/// Client credentials as presented.
-struct PresentedClient {
-    /// Candidate (id, secret) readings: Basic credentials are meant to be
-    /// form-encoded (RFC 6749 2.3.1) but many clients send them raw.
-    readings: Vec<(String, String)>,
-}
-
-fn basic_credentials(value: &str) -> Result<PresentedClient, OAuthError> {
-    let decoded = BASIC_BASE64
-        .decode(value.trim())
-        .map_err(|_| OAuthError::InvalidRequest("the Basic credentials are not base64"))?;
-    let text = String::from_utf8(decoded)
-        .map_err(|_| OAuthError::InvalidRequest("the Basic credentials are not UTF-8"))?;
-    let (id, secret) = text.split_once(':').ok_or(OAuthError::InvalidRequest(
-        "the Basic credentials have no ':'",
-    ))?;
-    let raw = (id.to_owned(), secret.to_owned());
-    let form = (form_decode(id), form_decode(secret));
-    let readings = if form == raw {
-        vec![raw]
-    } else {
-        vec![raw, form]
-    };
-    Ok(PresentedClient { readings })
-}
-
-fn form_parameters(request: &InboundRequest) -> Result<Vec<(String, String)>, OAuthError> {
-    let media_type = request
-        .header_values("content-type")
-        .next()
-        .and_then(|value| value.split(';').next())
-        .map(str::trim);
-    if !media_type.is_some_and(|t| t.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
-        return Err(OAuthError::InvalidRequest(
-            "The body must be application/x-www-form-urlencoded.",
-        ));
-    }
-    if request.body.len() > MAX_FORM_BYTES {
-        return Err(OAuthError::InvalidRequest("The body is too large."));
-    }
-    let body = std::str::from_utf8(&request.body)
-        .map_err(|_| OAuthError::InvalidRequest("The body is not UTF-8."))?;
-    let pairs = query_pairs(body);
-    for (i, (name, _)) in pairs.iter().enumerate() {
-        // RFC 6749 3.2: parameters must not be included more than once.
-        if pairs.iter().take(i).any(|(earlier, _)| earlier == name) {
-            return Err(OAuthError::InvalidRequest("A parameter is repeated."));
-        }
-    }
-    Ok(pairs)
-}
-
-fn parameter<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The client a token request authenticates as: by Basic, or by form fields.
-fn presented_client(
-    request: &InboundRequest,
-    pairs: &[(String, String)],
-) -> Result<PresentedClient, OAuthError> {
-    let authorization = request
-        .single_header("authorization")
-        .map_err(|_| OAuthError::InvalidRequest("The authorization header is repeated."))?;
-    let form_id = parameter(pairs, "client_id");
-    let form_secret = parameter(pairs, "client_secret");
-    match authorization {
-        Some(value) => {
-            let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(OAuthError::InvalidClient(
-                    "the authorization scheme is not Basic",
-                ));
-            }
-            let client = basic_credentials(credentials)?;
-            // RFC 6749 2.3 asks clients for one method per request; some send
-            // the same credentials both ways, which is accepted only when
-            // the two agree.
-            let agrees = client.readings.iter().any(|(id, secret)| {
-                form_id.is_none_or(|form_id| form_id == id)
-                    && form_secret.is_none_or(|form_secret| form_secret == secret)
-            });
-            if !agrees {
-                return Err(OAuthError::InvalidRequest(
-                    "The body's client credentials differ from the Basic credentials.",
-                ));
-            }
-            Ok(client)
-        }
-        None => match (form_id, form_secret) {
-            (Some(id), Some(secret)) => Ok(PresentedClient {
-                readings: vec![(id.to_owned(), secret.to_owned())],
-            }),
-            _ => Err(OAuthError::InvalidClient(
-                "no client credentials were presented",
-            )),
-        },
-    }
-}
-
-/// Every reading of the client id a token request presents, for the
-/// failure throttle; empty when it presents none or is malformed. Taken
-/// from the request alone, never from the configured clients.
-pub fn presented_client_ids(request: &InboundRequest) -> Vec<String> {
-    let Ok(pairs) = form_parameters(request) else {
-        return Vec::new();
-    };
-    match presented_client(request, &pairs) {
-        Ok(client) => client.readings.into_iter().map(|(id, _)| id).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Answers a token request: checks it, authenticates the client, and signs
+/// Answers a token request: parses it, authenticates the client, and signs
 /// a token valid for the issuer's token lifetime from `now`.
 pub fn issue_token(
     request: &InboundRequest,
@@ -380,77 +189,34 @@ pub fn issue_token(
     material: &IssuerMaterial,
     now: SystemTime,
 ) -> Result<IssuedToken, OAuthError> {
-    if request.method != "POST" {
-        return Err(OAuthError::MethodNotAllowed("POST"));
-    }
-    let pairs = form_parameters(request)?;
-    let grant_type = parameter(&pairs, "grant_type")
-        .ok_or(OAuthError::InvalidRequest("grant_type is missing."))?;
-    let client = presented_client(request, &pairs)?;
-    // Every reading is checked, whichever matches.
-    let matches: Vec<Option<&OAuthClient>> = client
-        .readings
-        .iter()
-        .map(|(id, secret)| matching_client(material, id, secret))
-        .collect();
-    // The token names the configured id, not the spelling the client sent
-    // (`%6Fther` authenticates as `other` and gets a token for `other`).
-    let client_id = matches
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|client| client.client_id.clone())
-        .ok_or(OAuthError::ClientMismatch)?;
-    if grant_type != "client_credentials" {
+    let token_request = TokenRequest::parse(request)?;
+    grant(&token_request, issuer, &request.origin, material, now)
+}
+
+/// Answers a parsed token request with `material`: authenticates the
+/// client first (nothing about the grant is said to an unauthenticated
+/// caller), then checks what it asks for and signs the token.
+pub fn grant(
+    token_request: &TokenRequest,
+    issuer: &BuiltinIssuer,
+    origin: &Origin,
+    material: &IssuerMaterial,
+    now: SystemTime,
+) -> Result<IssuedToken, OAuthError> {
+    let client = authenticate(&token_request.client, material)?;
+    if token_request.grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType);
     }
-    if parameter(&pairs, "scope").is_some_and(|scope| !scope.trim().is_empty()) {
+    if token_request
+        .scope
+        .as_deref()
+        .is_some_and(|scope| !scope.trim().is_empty())
+    {
         return Err(OAuthError::InvalidScope);
     }
     // Routed here only when the base URL is known (see [`endpoint`]).
-    let base_url = (issuer.base.url(&request.origin)).ok_or(OAuthError::SigningFailed)?;
-    sign_token(issuer, base_url, material, &client_id, now)
-}
-
-/// Signs an access token for `client_id` (RFC 9068 shape), issued at and
-/// for `base_url`.
-pub fn sign_token(
-    issuer: &BuiltinIssuer,
-    base_url: &str,
-    material: &IssuerMaterial,
-    client_id: &str,
-    now: SystemTime,
-) -> Result<IssuedToken, OAuthError> {
-    let key = material
-        .signing_keys()
-        .first()
-        .ok_or(OAuthError::NoSigningKey)?;
-    let issued_at = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let lifetime = issuer.token_lifetime.as_secs();
-    let mut jti = [0u8; 16];
-    getrandom::fill(&mut jti).map_err(|_| OAuthError::SigningFailed)?;
-    let claims = serde_json::json!({
-        "iss": base_url,
-        "aud": base_url,
-        "sub": client_id,
-        "client_id": client_id,
-        "iat": issued_at,
-        "exp": issued_at + lifetime,
-        "jti": URL_SAFE_NO_PAD.encode(jti),
-    });
-    let mut header = jsonwebtoken::Header::new(key.algorithm);
-    header.kid = Some(key.kid.clone());
-    header.typ = Some("at+jwt".into());
-    let access_token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
-        .map_err(|_| OAuthError::SigningFailed)?;
-    Ok(IssuedToken {
-        access_token,
-        expires_in: lifetime,
-        client_id: client_id.to_owned(),
-    })
+    let base_url = issuer.base.url(origin).ok_or(OAuthError::SigningFailed)?;
+    sign_token(issuer, base_url, material, &client.client_id, now)
 }
 
 #[cfg(test)]
@@ -461,9 +227,10 @@ pub fn sign_token(
     clippy::string_slice
 )]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
-    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use bytes::Bytes;
 
     use super::*;
@@ -471,6 +238,7 @@ mod tests {
     use crate::auth::jwt::trust::IssuerKind;
     use crate::auth::jwt::{JwtError, TrustedIssuer, verify_jwt};
     use crate::inbound::{FrontDoor, Origin};
+    use crate::oauth::{MAX_FORM_BYTES, jwks_document};
 
     const BASE: &str = "https://abc.lambda-url.us-east-1.on.aws";
     const SECRET: &str = "s3cret+with/odd=chars";
@@ -481,7 +249,9 @@ mod tests {
 
     fn material() -> IssuerMaterial {
         let mut material = IssuerMaterial::default();
-        material.add_client("other", "another-long-secret").unwrap();
+        material
+            .add_client("other", "another-long-secret-of-128-bits")
+            .unwrap();
         material.add_client("redox", SECRET).unwrap();
         material
             .add_signing_key("k1", &test_keys::ed25519_pem())
@@ -583,7 +353,10 @@ mod tests {
     fn the_token_names_the_configured_client_not_the_spelling_sent() {
         for spelling in ["%6Fther", "%6fther", "oth%65r", "other"] {
             let issued = issue(&token_request(
-                &[("authorization", &basic(spelling, "another-long-secret"))],
+                &[(
+                    "authorization",
+                    &basic(spelling, "another-long-secret-of-128-bits"),
+                )],
                 "grant_type=client_credentials",
             ))
             .unwrap();
@@ -597,13 +370,6 @@ mod tests {
                 "{spelling}"
             );
         }
-        assert_eq!(
-            presented_client_ids(&token_request(
-                &[("authorization", &basic("%6Fther", "x"))],
-                "grant_type=client_credentials",
-            )),
-            ["%6Fther", "other"]
-        );
     }
 
     #[test]
@@ -673,7 +439,7 @@ mod tests {
             ),
             token_request(
                 &[("authorization", &auth)],
-                "grant_type=client_credentials&client_secret=another-long-secret",
+                "grant_type=client_credentials&client_secret=another-long-secret-of-128-bits",
             ),
             token_request(
                 &[("authorization", &auth)],

@@ -11,17 +11,20 @@
 //!   [`secrets_manager`]: the AWS source.
 //! - [`cache`]: [`MaterialCache`], stale-while-revalidate with a
 //!   rate-limited re-fetch after a miss.
+//! - [`strength`]: the entropy estimate an OAuth client secret must pass.
 
 pub mod cache;
 mod parse;
 pub mod secrets_manager;
 pub mod source;
+pub mod strength;
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
 use crate::auth::jwt::jwk::{KeySet, SigningKey};
+use strength::Weakness;
 
 pub use cache::MaterialCache;
 pub use source::{AuthMaterialSource, FileMaterial, StaticMaterial};
@@ -82,9 +85,6 @@ impl fmt::Debug for SigV4Key {
             .finish_non_exhaustive()
     }
 }
-
-/// Shortest client secret accepted: the endpoint must not be guessable.
-pub const MIN_CLIENT_SECRET_LEN: usize = 16;
 
 /// A client of the built-in token endpoint: its id, and digests of the id
 /// and the secret so that checks compare fixed-length values.
@@ -165,13 +165,30 @@ impl IssuerMaterial {
                 "{at}: client_id must be 1-256 characters, without surrounding whitespace or control characters"
             )));
         }
-        if client_secret.len() < MIN_CLIENT_SECRET_LEN
-            || client_secret.len() > 4096
-            || client_secret.chars().any(|c| c.is_control())
-        {
+        if client_secret.len() > 4096 || client_secret.chars().any(|c| c.is_control()) {
             return Err(MaterialError::Invalid(format!(
-                "{at}: client_secret must be {MIN_CLIENT_SECRET_LEN}-4096 characters without control characters"
+                "{at}.client_secret: must be at most 4096 bytes without control characters"
             )));
+        }
+        // The estimate, never the secret, goes into the message.
+        match strength::check_client_secret(client_secret) {
+            Ok(()) => {}
+            Err(Weakness::TooRepetitive) => {
+                return Err(MaterialError::Invalid(format!(
+                    "{at}.client_secret: is too repetitive (one character makes up more than \
+                     half of it, or it is long runs of one character); generate one, e.g. \
+                     `openssl rand -hex 32`"
+                )));
+            }
+            Err(Weakness::TooFewBits) => {
+                return Err(MaterialError::Invalid(format!(
+                    "{at}.client_secret: has less than {} bits of entropy by the estimate \
+                     (length of its shortest repeated block x log2 of the character classes \
+                     it uses: at least 32 hex digits, 26 random letters and digits, or 24 \
+                     random printable characters); generate one, e.g. `openssl rand -hex 32`",
+                    strength::MIN_SECRET_BITS
+                )));
+            }
         }
         self.clients.push(OAuthClient {
             client_id: client_id.to_owned(),
@@ -382,14 +399,17 @@ mod tests {
     #[test]
     fn oauth_clients_and_signing_keys_parse() {
         let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
-        let material =
-            Material::from_secret_text(&oauth_document("k1", &pem, "a-long-enough-secret"))
-                .unwrap();
+        let material = Material::from_secret_text(&oauth_document(
+            "k1",
+            &pem,
+            "a-long-enough-secret-of-128-bits",
+        ))
+        .unwrap();
         assert_eq!(material.auth.token_digests.len(), 1);
         assert_eq!(material.issuer.clients()[0].client_id, "redox");
         assert_eq!(
             material.issuer.clients()[0].secret_digest,
-            TokenDigest::of(b"a-long-enough-secret")
+            TokenDigest::of(b"a-long-enough-secret-of-128-bits")
         );
         assert_eq!(material.issuer.signing_keys()[0].kid, "k1");
         assert!(
@@ -400,11 +420,15 @@ mod tests {
                 .is_some()
         );
         let shown = format!("{material:?}");
-        assert!(!shown.contains("a-long-enough-secret") && !shown.contains("PRIVATE"));
+        assert!(!shown.contains("a-long-enough-secret-of-128-bits") && !shown.contains("PRIVATE"));
         // The push-only view drops the OAuth part.
         assert_eq!(
-            AuthMaterial::from_secret_text(&oauth_document("k1", &pem, "a-long-enough-secret"))
-                .unwrap(),
+            AuthMaterial::from_secret_text(&oauth_document(
+                "k1",
+                &pem,
+                "a-long-enough-secret-of-128-bits"
+            ))
+            .unwrap(),
             material.auth
         );
     }
@@ -417,11 +441,11 @@ mod tests {
         .to_string();
         for bad in [
             oauth_document("k1", &pem, "short"),
-            oauth_document("k1", "not a pem", "a-long-enough-secret"),
-            oauth_document("", &pem, "a-long-enough-secret"),
-            oauth_document("k 1", &pem, "a-long-enough-secret"),
-            r#"{"oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret", "scope": "x"}]}"#.into(),
-            r#"{"oauth_clients": [{"client_id": " redox", "client_secret": "a-long-enough-secret"}]}"#.into(),
+            oauth_document("k1", "not a pem", "a-long-enough-secret-of-128-bits"),
+            oauth_document("", &pem, "a-long-enough-secret-of-128-bits"),
+            oauth_document("k 1", &pem, "a-long-enough-secret-of-128-bits"),
+            r#"{"oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret-of-128-bits", "scope": "x"}]}"#.into(),
+            r#"{"oauth_clients": [{"client_id": " redox", "client_secret": "a-long-enough-secret-of-128-bits"}]}"#.into(),
             r#"{"oauth_signing_keys": [{"kid": "k"}]}"#.into(),
             two_keys,
         ] {
@@ -433,15 +457,55 @@ mod tests {
     }
 
     #[test]
+    fn a_client_secret_under_128_bits_is_refused_naming_the_field_not_the_secret() {
+        let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
+        let weak = [
+            // Long enough for the old 16-character rule, 118 bits here.
+            ("CANARY-secret-12", "has less than 128 bits"),
+            (
+                "CANARYCANARYCANARYCANARYCANARYCANARY",
+                "has less than 128 bits",
+            ),
+            ("CANARY", "has less than 128 bits"),
+            (
+                "CAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAANARY",
+                "too repetitive",
+            ),
+        ];
+        for (secret, why) in weak {
+            let document = serde_json::json!({
+                "oauth_clients": [
+                    {"client_id": "first", "client_secret": "3f9c1a7e5b2d4c8f9a0b1c2d3e4f5a6b"},
+                    {"client_id": "redox", "client_secret": secret}],
+                "oauth_signing_keys": [{"kid": "k1", "private_key_pem": pem}],
+            });
+            let error = Material::from_secret_text(&document.to_string()).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(
+                shown.contains("oauth_clients[1].client_secret: ") && shown.contains(why),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("CANARY") && !shown.contains("AAAA"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn merging_keeps_the_current_signing_key_first_and_every_client() {
         let pem = crate::auth::jwt::jwk::test_keys::ed25519_pem();
         let previous_pem = crate::auth::jwt::jwk::test_keys::p256_pem();
-        let mut current =
-            Material::from_secret_text(&oauth_document("new", &pem, "the-current-secret")).unwrap();
+        let mut current = Material::from_secret_text(&oauth_document(
+            "new",
+            &pem,
+            "the-current-secret-of-128-bits",
+        ))
+        .unwrap();
         let previous = Material::from_secret_text(&oauth_document(
             "old",
             &previous_pem,
-            "the-previous-secret",
+            "the-previous-secret-of-128-bits",
         ))
         .unwrap();
         current.merge(previous.clone());
@@ -463,7 +527,7 @@ mod tests {
             "sigv4_keys": [{"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s/ecret",
                             "region": "us-east-1", "service": "lambda",
                             "session_token": "a-session-token"}],
-            "oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret"}],
+            "oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret-of-128-bits"}],
             "oauth_signing_keys": [{"kid": "k1",
                                     "private_key_pem": crate::auth::jwt::jwk::test_keys::ed25519_pem()}],
         })
@@ -558,7 +622,7 @@ mod tests {
             r#"{"sigv4_keys": [{"access_key_id": "CANARY/x", "secret_access_key": "s", "region": "r", "service": "s"}]}"#.to_owned(),
             r#"{"sigv4_keys": [{"access_key_id": "A", "secret_access_key": " CANARY", "region": "r", "service": "s"}]}"#.to_owned(),
             r#"{"oauth_clients": [{"client_id": "CANARY", "client_secret": "CANARY-short"}]}"#.to_owned(),
-            r#"{"oauth_clients": [{"client_id": " CANARY", "client_secret": "a-long-enough-secret"}]}"#.to_owned(),
+            r#"{"oauth_clients": [{"client_id": " CANARY", "client_secret": "a-long-enough-secret-of-128-bits"}]}"#.to_owned(),
             r#"{"oauth_signing_keys": [{"kid": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----\n"}]}"#.to_owned(),
             r#"{"oauth_signing_keys": [{"kid": "k", "private_key_pem": "CANARY"}]}"#.to_owned(),
             r#"{"oauth_signing_keys": [{"kid": "CANARY key", "private_key_pem": "x"}]}"#.to_owned(),

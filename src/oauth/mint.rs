@@ -1,0 +1,97 @@
+//! What the built-in issuer hands out: access tokens (RFC 9068 shape,
+//! signed with the first signing key of the auth material) and the JWKS
+//! document of its public keys. Pure: the material and the clock come in.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::string_slice
+)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::{BuiltinIssuer, OAuthError};
+use crate::auth::material::IssuerMaterial;
+
+/// A token the endpoint issued.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub client_id: String,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("expires_in", &self.expires_in)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedToken {
+    /// The RFC 6749 5.1 answer body.
+    pub fn response_body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        })
+    }
+}
+
+/// The JWKS document of the built-in issuer: every signing key's public half.
+pub fn jwks_document(material: &IssuerMaterial) -> serde_json::Value {
+    let keys: Vec<&serde_json::Value> = material
+        .signing_keys()
+        .iter()
+        .map(|key| &key.public_jwk)
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
+/// Signs an access token for `client_id` (RFC 9068 shape), issued at and
+/// for `base_url`.
+pub fn sign_token(
+    issuer: &BuiltinIssuer,
+    base_url: &str,
+    material: &IssuerMaterial,
+    client_id: &str,
+    now: SystemTime,
+) -> Result<IssuedToken, OAuthError> {
+    let key = material
+        .signing_keys()
+        .first()
+        .ok_or(OAuthError::NoSigningKey)?;
+    let issued_at = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let lifetime = issuer.token_lifetime.as_secs();
+    let mut jti = [0u8; 16];
+    getrandom::fill(&mut jti).map_err(|_| OAuthError::SigningFailed)?;
+    let claims = serde_json::json!({
+        "iss": base_url,
+        "aud": base_url,
+        "sub": client_id,
+        "client_id": client_id,
+        "iat": issued_at,
+        "exp": issued_at + lifetime,
+        "jti": URL_SAFE_NO_PAD.encode(jti),
+    });
+    let mut header = jsonwebtoken::Header::new(key.algorithm);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("at+jwt".into());
+    let access_token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
+        .map_err(|_| OAuthError::SigningFailed)?;
+    Ok(IssuedToken {
+        access_token,
+        expires_in: lifetime,
+        client_id: client_id.to_owned(),
+    })
+}
