@@ -131,8 +131,10 @@ async fn read_request(
     deadline: Instant,
 ) -> Result<(InboundRequest, Reservation), Refused> {
     let (parts, mut body) = request.into_parts();
-    // A client waiting for `100 Continue` sends no body after a refusal;
-    // any other is sending it, and is left to finish (see LINGER).
+    // A client that asked for `100 Continue` has not been invited to send
+    // its body (hyper sends that once the body is read), and discarding it
+    // would invite it; any other client is sending it already, and is left
+    // to finish (see LINGER).
     let sending_body = parts
         .headers
         .get(hyper::header::EXPECT)
