@@ -18,11 +18,12 @@
 //! threshold to the size of each mapped block freed (up to 32 MiB), so
 //! after one 10 MB body the next ones come from the heap of whichever
 //! arena the thread uses, and stay there once freed: three concurrent 20
-//! MB pushes peaked at 128 MiB and left 71 MiB resident, where the memory
-//! budget (`REDOX_BODY_MEMORY_BYTES`) assumes a freed body is gone. A
-//! fixed 1 MiB threshold (which also stops the raising) gives every body
-//! that goes to S3 its own mapping, returned when freed: the same pushes
-//! peaked at 71 MiB and left 14 MiB.
+//! MB pushes (five times) peaked at 128 MiB and left 71 MiB resident,
+//! where the memory budget (`REDOX_BODY_MEMORY_BYTES`) assumes a freed
+//! body is gone. A fixed 1 MiB threshold (which also stops the raising)
+//! gives every body that goes to S3 its own mapping, returned when freed:
+//! the same pushes peaked at 71 MiB and left 14 MiB
+//! (`scripts/server_mode_measure.py`).
 
 /// Largest allocation served from the heap rather than its own mapping.
 pub const MMAP_THRESHOLD: usize = 4 * 1024 * 1024;
