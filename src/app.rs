@@ -164,7 +164,10 @@ pub async fn build_with_sdk(
         )));
     }
     if sources.is_empty() {
-        if config.lambda {
+        // A made-up token is for a developer at a terminal: in Lambda or
+        // behind a load balancer nobody would see it (and it would be
+        // printed to the log).
+        if config.lambda || config.server.behind_alb {
             return Err(setting(
                 "REDOX_SECRET_ID",
                 "no auth material: set REDOX_SECRET_ID (or REDOX_SECRET_FILE / REDOX_VERIFICATION_TOKEN)",
@@ -281,10 +284,12 @@ pub async fn build_with_sdk(
                 always: config.offload_all,
             }),
         )),
-        _ if config.lambda && !config.spool_dir_set => {
+        // A spool on a Lambda's or a container's disk is lost with it.
+        _ if (config.lambda || config.server.behind_alb) && !config.spool_dir_set => {
             return Err(setting(
                 "REDOX_QUEUE_URL",
-                "required in Lambda: the SQS queue that accepted messages go to",
+                "required in Lambda and behind a load balancer (REDOX_BEHIND_ALB): the SQS queue \
+                 that accepted messages go to",
             ));
         }
         _ => Arc::new(SpoolSink::open(config.spool_dir.clone()).map_err(|e| {

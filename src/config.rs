@@ -78,7 +78,45 @@ pub struct Config {
     pub metrics_namespace: Option<String>,
     /// Token endpoint failure throttling (`REDOX_OAUTH_MAX_FAILURES_PER_ADDRESS`).
     pub oauth_failure_limits: FailureLimits,
+    /// Log lines as JSON (`REDOX_LOG_FORMAT=json`, the default in Lambda)
+    /// rather than plain text.
+    pub log_json: bool,
+    /// Server mode's own limits (outside Lambda).
+    pub server: ServerConfig,
 }
+
+/// Server mode's settings: the socket front door facing the internet,
+/// usually behind an Application Load Balancer. Read in Lambda too (a bad
+/// value is a bad value) but used only outside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `REDOX_BEHIND_ALB`: the client address is the last `X-Forwarded-For`
+    /// entry (the one the load balancer appended), not the TCP peer.
+    pub behind_alb: bool,
+    /// `REDOX_HEADER_TIMEOUT_MS`: a request head must be complete this
+    /// long after its first byte.
+    pub header_timeout: Duration,
+    /// `REDOX_IDLE_TIMEOUT_SECS`: a connection with no request in progress
+    /// is closed after this long.
+    pub idle_timeout: Duration,
+    /// `REDOX_MAX_CONNECTIONS` when set; otherwise derived at start-up from
+    /// the descriptor limit (`front::server::limits`).
+    pub max_connections: Option<usize>,
+    /// `REDOX_DRAIN_TIMEOUT_SECS`: after SIGTERM, how long open requests
+    /// may take to finish.
+    pub drain_timeout: Duration,
+    /// `REDOX_BODY_MEMORY_BYTES` when set; otherwise derived at start-up
+    /// from the memory limit (`front::server::limits`).
+    pub body_memory_bytes: Option<usize>,
+}
+
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Longer than the ALB's default idle timeout (60 s), so the load balancer,
+/// not this server, closes an idle connection: AWS's guidance, else the ALB
+/// may send a request on a connection the server is closing (a 502).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 75;
+/// Inside ECS's default stop timeout (30 s), with room to exit.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 25;
 
 /// An identity provider whose JWTs the `jwt` method accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +294,33 @@ impl Config {
             Duration::from_millis(number(get, "REDOX_DEADLINE_MARGIN_MS", 500, 0, 10_000)?);
 
         let lambda = get("AWS_LAMBDA_RUNTIME_API").is_some();
+        let log_json = match get("REDOX_LOG_FORMAT") {
+            None => lambda,
+            Some("json") => true,
+            Some("text") => false,
+            Some(other) => {
+                return Err(problem(
+                    "REDOX_LOG_FORMAT",
+                    format!("{other:?} is not json or text"),
+                ));
+            }
+        };
+        let max_body_bytes = number(
+            get,
+            "REDOX_MAX_BODY_BYTES",
+            DEFAULT_MAX_BODY_BYTES as u64,
+            1,
+            64 * 1024 * 1024,
+        )? as usize;
+        let server = server_config(&get, max_body_bytes)?;
+        if server.behind_alb && oauth_issuer.as_deref() == Some(AUTO_ISSUER) {
+            return Err(problem(
+                "REDOX_OAUTH_ISSUER",
+                "auto cannot be used with REDOX_BEHIND_ALB=true: behind a load balancer only the \
+                 client's Host header would name this server. Set the public https URL Redox \
+                 uses, e.g. REDOX_OAUTH_ISSUER=https://redox.example.com",
+            ));
+        }
         let metrics_on = match get("REDOX_METRICS") {
             None => lambda,
             Some("emf") => true,
@@ -312,13 +377,7 @@ impl Config {
                 1,
                 3600,
             )?),
-            max_body_bytes: number(
-                get,
-                "REDOX_MAX_BODY_BYTES",
-                DEFAULT_MAX_BODY_BYTES as u64,
-                1,
-                64 * 1024 * 1024,
-            )? as usize,
+            max_body_bytes,
             allowed_principals,
             listen,
             fifo_group,
@@ -336,6 +395,8 @@ impl Config {
                 3600,
             )?),
             oauth_failure_limits: oauth_failure_limits(get)?,
+            log_json,
+            server,
         })
     }
 }
@@ -375,6 +436,69 @@ fn oauth_failure_limits<'a>(
             1000,
         )? as u32,
         ..FailureLimits::default()
+    })
+}
+
+/// `true`/`false` (or `1`/`0`), `false` when unset.
+fn flag<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    variable: &'static str,
+) -> Result<bool, ConfigError> {
+    match get(variable) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(problem(variable, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// The server-mode settings; the body memory budget may not be smaller
+/// than one body.
+fn server_config<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    max_body_bytes: usize,
+) -> Result<ServerConfig, ConfigError> {
+    let optional = |variable: &'static str, min: u64, max: u64| {
+        get(variable)
+            .map(|_| number(get, variable, 0, min, max))
+            .transpose()
+    };
+    let body_memory_bytes = optional("REDOX_BODY_MEMORY_BYTES", 1, 1 << 40)?.map(|n| n as usize);
+    if let Some(budget) = body_memory_bytes
+        && budget < max_body_bytes
+    {
+        return Err(problem(
+            "REDOX_BODY_MEMORY_BYTES",
+            format!(
+                "{budget} is below REDOX_MAX_BODY_BYTES ({max_body_bytes}): one body of the \
+                 largest size accepted must fit"
+            ),
+        ));
+    }
+    Ok(ServerConfig {
+        behind_alb: flag(get, "REDOX_BEHIND_ALB")?,
+        header_timeout: Duration::from_millis(number(
+            get,
+            "REDOX_HEADER_TIMEOUT_MS",
+            DEFAULT_HEADER_TIMEOUT_MS,
+            100,
+            600_000,
+        )?),
+        idle_timeout: Duration::from_secs(number(
+            get,
+            "REDOX_IDLE_TIMEOUT_SECS",
+            DEFAULT_IDLE_TIMEOUT_SECS,
+            1,
+            86_400,
+        )?),
+        max_connections: optional("REDOX_MAX_CONNECTIONS", 1, 1_000_000)?.map(|n| n as usize),
+        drain_timeout: Duration::from_secs(number(
+            get,
+            "REDOX_DRAIN_TIMEOUT_SECS",
+            DEFAULT_DRAIN_TIMEOUT_SECS,
+            0,
+            3600,
+        )?),
+        body_memory_bytes,
     })
 }
 
@@ -558,6 +682,107 @@ mod tests {
             assert_eq!(error.variable, name, "{value}");
             assert!(error.to_string().starts_with(name));
         }
+    }
+
+    #[test]
+    fn server_mode_defaults_match_the_agreed_design() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(
+            config.server,
+            ServerConfig {
+                behind_alb: false,
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(75),
+                max_connections: None,
+                drain_timeout: Duration::from_secs(25),
+                body_memory_bytes: None,
+            }
+        );
+        assert!(!config.log_json, "plain text outside Lambda");
+        let lambda = Config::from_vars(&vars(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]));
+        assert!(lambda.unwrap().log_json, "JSON in Lambda");
+        let set = Config::from_vars(&vars(&[
+            ("REDOX_BEHIND_ALB", "true"),
+            ("REDOX_HEADER_TIMEOUT_MS", "2500"),
+            ("REDOX_IDLE_TIMEOUT_SECS", "90"),
+            ("REDOX_MAX_CONNECTIONS", "200"),
+            ("REDOX_DRAIN_TIMEOUT_SECS", "0"),
+            ("REDOX_MAX_BODY_BYTES", "47185920"),
+            ("REDOX_BODY_MEMORY_BYTES", "47185920"),
+            ("REDOX_LOG_FORMAT", "json"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            set.server,
+            ServerConfig {
+                behind_alb: true,
+                header_timeout: Duration::from_millis(2500),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: Some(200),
+                drain_timeout: Duration::ZERO,
+                body_memory_bytes: Some(47_185_920),
+            }
+        );
+        assert!(set.log_json);
+        let text_in_lambda = Config::from_vars(&vars(&[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("REDOX_LOG_FORMAT", "text"),
+        ]));
+        assert!(!text_in_lambda.unwrap().log_json);
+    }
+
+    #[test]
+    fn each_bad_server_setting_names_its_variable() {
+        for (name, value) in [
+            ("REDOX_BEHIND_ALB", "yes"),
+            ("REDOX_HEADER_TIMEOUT_MS", "99"),
+            ("REDOX_HEADER_TIMEOUT_MS", "10s"),
+            ("REDOX_IDLE_TIMEOUT_SECS", "0"),
+            ("REDOX_IDLE_TIMEOUT_SECS", "-1"),
+            ("REDOX_MAX_CONNECTIONS", "0"),
+            ("REDOX_MAX_CONNECTIONS", "lots"),
+            ("REDOX_DRAIN_TIMEOUT_SECS", "3601"),
+            ("REDOX_BODY_MEMORY_BYTES", "0"),
+            ("REDOX_BODY_MEMORY_BYTES", "1GiB"),
+            ("REDOX_LOG_FORMAT", "yaml"),
+        ] {
+            let error = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(error.variable, name, "{value}");
+            assert!(error.to_string().starts_with(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_body_memory_budget_below_one_body_is_refused() {
+        let error = Config::from_vars(&vars(&[
+            ("REDOX_MAX_BODY_BYTES", "47185920"),
+            ("REDOX_BODY_MEMORY_BYTES", "47185919"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.variable, "REDOX_BODY_MEMORY_BYTES");
+        assert!(error.problem.contains("REDOX_MAX_BODY_BYTES"), "{error}");
+        // The default body limit against a budget that holds it.
+        assert!(Config::from_vars(&vars(&[("REDOX_BODY_MEMORY_BYTES", "6291456")])).is_ok());
+    }
+
+    #[test]
+    fn behind_a_load_balancer_the_auto_issuer_is_refused_with_what_to_set() {
+        let error = Config::from_vars(&vars(&[
+            ("REDOX_BEHIND_ALB", "true"),
+            ("REDOX_OAUTH_ISSUER", "auto"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.variable, "REDOX_OAUTH_ISSUER");
+        assert!(error.problem.contains("REDOX_BEHIND_ALB"), "{error}");
+        assert!(error.problem.contains("https://"), "{error}");
+        // A fixed public URL is what it asks for, and it is accepted.
+        let fixed = Config::from_vars(&vars(&[
+            ("REDOX_BEHIND_ALB", "true"),
+            ("REDOX_OAUTH_ISSUER", "https://redox.example.com"),
+        ]));
+        assert!(fixed.is_ok());
+        // Without the load balancer, auto stays available.
+        assert!(Config::from_vars(&vars(&[("REDOX_OAUTH_ISSUER", "auto")])).is_ok());
     }
 
     #[test]

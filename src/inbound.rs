@@ -25,7 +25,8 @@ pub enum FrontDoor {
     HttpApi,
     /// API Gateway REST API (payload 1.0): query rebuilt from decoded maps.
     RestApi,
-    /// The local HTTP server: the request line as received on the socket.
+    /// Server mode (locally, or in a container behind a load balancer):
+    /// the request line as received on the socket.
     LocalServer,
 }
 
@@ -47,7 +48,13 @@ pub struct Origin {
     /// The IAM principal ARN that AWS verified (Function URL `AWS_IAM` or
     /// API Gateway IAM auth); read from the event's request context only.
     pub verified_iam_principal: Option<String>,
+    /// The client's address: the platform's (Lambda's request context),
+    /// the TCP peer, or behind a load balancer the entry it appended to
+    /// `X-Forwarded-For` (never one the client wrote).
     pub source_ip: Option<String>,
+    /// Where `source_ip` came from, when the front door had a choice (for
+    /// the log): `peer`, `x-forwarded-for`, or why it fell back to the peer.
+    pub source_ip_from: Option<&'static str>,
     /// The function's public base URL as the platform states it, without a
     /// trailing `/`: the request context's domain name (and stage, for API
     /// Gateway) in Lambda, the listening address locally. Never taken from a
@@ -61,6 +68,7 @@ impl Origin {
             front_door,
             verified_iam_principal: None,
             source_ip: None,
+            source_ip_from: None,
             public_base_url: None,
         }
     }

@@ -13,9 +13,16 @@
 //! front/          how a request arrives and its answer leaves
 //!   lambda.rs       the Lambda Runtime API loop (Lambda mode)
 //!   lambda_event.rs Function URL / HTTP API / REST API events <-> request
-//!   local.rs        the local HTTP server (`cargo run`)
+//!   server/         server mode: the HTTP server (`cargo run`, or a
+//!                   container behind an ALB for bodies over 6 MB):
+//!                   mod.rs accept loop, connection cap and drain;
+//!                   connection.rs idle/head/busy deadlines on the socket;
+//!                   request.rs one request read and answered; budget.rs
+//!                   the memory for bodies in flight; limits.rs defaults
+//!                   from the host; forwarded.rs the client address behind
+//!                   the ALB (pure); health.rs /healthz; accept.rs back-off
 //!   guard.rs        a panic in one request becomes that request's 500
-//!   malloc_tuning.rs  glibc's allocator tuned for one invocation at a time
+//!   malloc_tuning.rs  glibc's allocator tuned for each mode
 //! inbound.rs      the one request value every front door produces
 //! destination/    one request in, one answer and one log line out
 //!   mod.rs          the deadline, and routing: OAuth endpoints or the table

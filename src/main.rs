@@ -1,5 +1,5 @@
 //! The `redox-destination` binary: Lambda mode when `AWS_LAMBDA_RUNTIME_API`
-//! is set, otherwise a local HTTP server on `REDOX_LISTEN`; with a
+//! is set, otherwise server mode, an HTTP server on `REDOX_LISTEN`; with a
 //! subcommand (`verify`, `send`), the operator's command line ([`cli`]).
 
 use std::process::ExitCode;
@@ -7,14 +7,48 @@ use std::sync::Arc;
 
 use redox_destination::app::{self, StartupReport};
 use redox_destination::config::Config;
-use redox_destination::front::{lambda, local};
+use redox_destination::front::lambda;
+use redox_destination::front::server::limits::HostLimits;
+use redox_destination::front::server::{self, ServerSettings};
 use redox_destination::{cli, telemetry};
 
-fn print_banner(report: &StartupReport, listen: &std::net::SocketAddr) {
-    println!("redox-destination listening on http://{listen}/");
-    println!("  auth methods:  {}", join(&report.methods));
-    println!("  auth material: {}", report.material);
-    println!("  messages go to: {}", report.sink);
+/// The start-up banner: a few lines for a person at a terminal, or one
+/// log line when logs are JSON (a container's log stream).
+fn print_banner(
+    report: &StartupReport,
+    listen: &std::net::SocketAddr,
+    settings: &ServerSettings,
+    json: bool,
+) {
+    if json {
+        tracing::info!(
+            listen = %listen,
+            auth_methods = %join(&report.methods),
+            material = %report.material,
+            sink = %report.sink,
+            behind_alb = settings.behind_alb,
+            max_connections = settings.max_connections,
+            body_memory_bytes = settings.body_memory_bytes,
+            "server listening"
+        );
+    } else {
+        println!("redox-destination listening on http://{listen}/");
+        println!(
+            "  limits:        {} connections, {} MiB of bodies in memory{}",
+            settings.max_connections,
+            settings.body_memory_bytes / (1024 * 1024),
+            if settings.behind_alb {
+                ", client address from the load balancer's X-Forwarded-For"
+            } else {
+                ""
+            }
+        );
+    }
+    if !json {
+        println!("  auth methods:  {}", join(&report.methods));
+        println!("  auth material: {}", report.material);
+        println!("  messages go to: {}", report.sink);
+    }
     if let Some(token) = &report.generated_token {
         println!("  no token configured; this run accepts the verification token:");
         println!("    {token}");
@@ -41,12 +75,14 @@ fn main() -> ExitCode {
     // Lambda hands the function one invocation at a time, so a single-threaded
     // runtime loses nothing there and spares every request the hand-offs
     // between worker threads (wake-ups, context switches), which cost more
-    // CPU than the request itself. The local server keeps worker threads for
+    // CPU than the request itself. Server mode keeps worker threads for
     // concurrent clients.
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    // Best effort: glibc's defaults stay if refused.
     if in_lambda {
-        // Best effort: glibc's defaults stay if refused.
         redox_destination::front::malloc_tuning::tune_for_one_invocation_at_a_time();
+    } else {
+        redox_destination::front::malloc_tuning::tune_for_bodies_in_flight();
     }
     let mut builder = if in_lambda {
         tokio::runtime::Builder::new_current_thread()
@@ -73,7 +109,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.lambda);
+    telemetry::init(config.log_json);
     if let Some(namespace) = &config.metrics_namespace {
         telemetry::enable_emf(namespace);
     }
@@ -107,6 +143,13 @@ async fn run() -> ExitCode {
         };
     }
 
+    let settings = match ServerSettings::resolve(&config, &HostLimits::read()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("redox-destination: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -118,8 +161,8 @@ async fn run() -> ExitCode {
         }
     };
     let bound = listener.local_addr().unwrap_or(config.listen);
-    print_banner(&report, &bound);
-    match local::serve(listener, destination, local::shutdown_signal()).await {
+    print_banner(&report, &bound, &settings, config.log_json);
+    match server::serve(listener, destination, settings, server::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("redox-destination: server error: {error}");

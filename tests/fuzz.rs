@@ -3228,3 +3228,61 @@ fn fuzz_pre_auth_parsers_do_linear_work() {
         });
     });
 }
+
+// ---- the client address behind the load balancer ------------------------------
+
+/// An `X-Forwarded-For` line: arbitrary bytes, or entries (addresses,
+/// junk, spaces) joined by commas as clients and the ALB write them.
+fn forwarded_for_line() -> impl Strategy<Value = Vec<u8>> {
+    let entry = prop_oneof![
+        any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
+        any::<std::net::Ipv6Addr>().prop_map(|ip| ip.to_string()),
+        "[ \t]{0,2}[0-9a-fA-F.:\\[\\]%a-z]{0,20}[ \t]{0,2}",
+        text(),
+    ];
+    prop_oneof![
+        3 => vec(entry, 0..6).prop_map(|entries| entries.join(",").into_bytes()),
+        1 => bytes(),
+    ]
+}
+
+#[test]
+fn fuzz_forwarded_for_client_address() {
+    use redox_destination::front::server::forwarded::{AddressSource, client_address};
+    use std::net::{IpAddr, Ipv4Addr};
+    let peer = IpAddr::V4(Ipv4Addr::new(10, 0, 7, 7));
+    let strategy = (
+        vec(forwarded_for_line(), 0..4),
+        any::<std::net::IpAddr>(),
+        any::<bool>(),
+    );
+    fuzz("forwarded_for", strategy, |(lines, appended, append)| {
+        let mut lines = lines;
+        if append {
+            // What the ALB does: its entry after whatever the client sent.
+            match lines.last_mut() {
+                Some(last) => last.extend_from_slice(format!(", {appended}").as_bytes()),
+                None => lines.push(appended.to_string().into_bytes()),
+            }
+        }
+        let address = client_address(peer, true, lines.iter().map(Vec::as_slice));
+        match address.source {
+            AddressSource::ForwardedFor => {
+                // Only ever the last entry of the last line.
+                let last = lines.last().expect("a line");
+                let entry = last.rsplit(|b| *b == b',').next().expect("an entry");
+                let entry = String::from_utf8_lossy(entry.trim_ascii()).into_owned();
+                prop_assert_eq!(entry.parse::<IpAddr>().ok(), Some(address.ip));
+            }
+            AddressSource::Peer => prop_assert!(false, "behind the ALB, never the plain peer"),
+            _ => prop_assert_eq!(address.ip, peer),
+        }
+        if append {
+            prop_assert_eq!(address.source, AddressSource::ForwardedFor);
+            prop_assert_eq!(address.ip, appended);
+        }
+        let direct = client_address(peer, false, lines.iter().map(Vec::as_slice));
+        prop_assert_eq!((direct.ip, direct.source), (peer, AddressSource::Peer));
+        Ok(())
+    });
+}

@@ -230,6 +230,7 @@ fn origin() -> impl Strategy<Value = Origin> {
             front_door,
             verified_iam_principal,
             source_ip,
+            source_ip_from: None,
             public_base_url: None,
         })
 }

@@ -16,7 +16,7 @@ use redox_destination::auth::material::{AuthMaterial, MaterialCache, StaticMater
 use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
 use redox_destination::front::lambda;
-use redox_destination::front::local;
+use redox_destination::front::server::{self, ServerSettings};
 use redox_destination::sink::{QueuedMessage, Sink, SinkError};
 use serde_json::value::RawValue;
 
@@ -148,9 +148,14 @@ async fn serve(destination: Arc<Destination>) -> (u16, tokio::sync::oneshot::Sen
         .expect("bind");
     let port = listener.local_addr().expect("address").port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(local::serve(listener, destination, async {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(server::serve(
+        listener,
+        destination,
+        ServerSettings::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (port, stop)
 }
 

@@ -28,6 +28,10 @@ pub struct RequestRecord {
     /// The dependency the request is waiting on, named if the deadline
     /// runs out meanwhile.
     pub waiting_on: Option<Dependency>,
+    /// The client's address ([`crate::inbound::Origin::source_ip`]).
+    pub source_ip: Option<String>,
+    /// Where that address came from, when the front door had a choice.
+    pub source_ip_from: Option<&'static str>,
 }
 
 pub(super) fn log_request(
@@ -69,6 +73,8 @@ pub(super) fn log_request(
         put("event_type", record.event_type.as_deref());
         put("message_id", record.message_id.as_deref());
         put("oauth_client", record.oauth_client.as_deref());
+        put("source_ip", record.source_ip.as_deref());
+        put("source_ip_from", record.source_ip_from);
         fields.insert("status".into(), status.into());
         fields.insert("latency_us".into(), latency_us.into());
         let metrics = RequestMetrics {
@@ -103,6 +109,8 @@ pub(super) fn log_request(
             event_type = record.event_type.as_deref(),
             message_id = record.message_id.as_deref(),
             oauth_client = record.oauth_client.as_deref(),
+            source_ip = record.source_ip.as_deref(),
+            source_ip_from = record.source_ip_from,
             latency_us,
             "request handled"
         ),
@@ -119,6 +127,8 @@ pub(super) fn log_request(
                         redox_log_id = log_id,
                         reason,
                         dependency,
+                        source_ip = record.source_ip.as_deref(),
+                        source_ip_from = record.source_ip_from,
                         latency_us,
                         "request refused"
                     )
@@ -137,11 +147,16 @@ pub(super) fn log_request(
 /// The log line (and EMF record) of a request whose handling panicked;
 /// the front doors call it, since the destination never returned.
 pub fn log_internal_error(body_bytes: usize, elapsed: Duration) {
-    let refusal = Refusal::Internal;
-    let response = refusal.response();
     let record = RequestRecord {
         body_bytes,
         ..RequestRecord::default()
     };
-    log_request(&record, &response, Some(&refusal), None, elapsed);
+    log_refused(&Refusal::Internal, &record, elapsed);
+}
+
+/// The log line (and EMF record) of a request a front door refused before
+/// the destination saw it (a body too large, stalled, or without room in
+/// memory).
+pub fn log_refused(refusal: &Refusal, record: &RequestRecord, elapsed: Duration) {
+    log_request(record, &refusal.response(), Some(refusal), None, elapsed);
 }

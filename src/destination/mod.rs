@@ -22,7 +22,7 @@ use crate::sink::{Sink, SinkError};
 use crate::telemetry::metrics::Dependency;
 
 use log::log_request;
-pub use log::{RequestRecord, log_internal_error};
+pub use log::{RequestRecord, log_internal_error, log_refused};
 pub use refusal::{RETRY_AFTER_SECS, Refusal};
 
 /// The destination: who is trusted, where messages go, and the limits.
@@ -58,6 +58,8 @@ impl Destination {
         let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut record = RequestRecord {
             body_bytes: request.body.len(),
+            source_ip: request.origin.source_ip.clone(),
+            source_ip_from: request.origin.source_ip_from,
             ..RequestRecord::default()
         };
         let decided =

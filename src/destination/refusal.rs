@@ -38,6 +38,19 @@ pub enum Refusal {
     Sink(#[from] SinkError),
     #[error("the request's deadline ({0:?}) ran out before it was answered")]
     DeadlineExceeded(Duration),
+    /// Server mode: the body stopped arriving before the request's deadline.
+    #[error("the body stalled: {received} bytes arrived before the deadline ({deadline:?})")]
+    BodyTimeout { received: usize, deadline: Duration },
+    /// Server mode: the body does not fit in `REDOX_BODY_MEMORY_BYTES`
+    /// beside the bodies already in flight, even after a wait.
+    #[error(
+        "a {size}-byte body did not fit in the body memory budget ({budget} bytes) within {waited:?}"
+    )]
+    BodyMemoryFull {
+        size: usize,
+        budget: usize,
+        waited: Duration,
+    },
     #[error("a bug: the handler panicked")]
     Internal,
 }
@@ -57,6 +70,8 @@ impl Refusal {
             Refusal::Sink(SinkError::TooLarge { .. }) => "payload_too_large",
             Refusal::Sink(_) => "queue_unavailable",
             Refusal::DeadlineExceeded(_) => "deadline_exceeded",
+            Refusal::BodyTimeout { .. } => "request_timeout",
+            Refusal::BodyMemoryFull { .. } => "server_busy",
             Refusal::Internal => "internal_error",
         }
     }
@@ -128,6 +143,19 @@ impl Refusal {
                 HttpResponse::error(503, code, "The message was not queued; retry later.")
                     .with_header("retry-after", RETRY_AFTER_SECS.to_string())
             }
+            // The server front door closes the connection after it
+            // (RFC 9110 15.5.9): the rest of the body is never read.
+            Refusal::BodyTimeout { .. } => HttpResponse::error(
+                408,
+                code,
+                "The body did not arrive in time; the message was not queued. Retry.",
+            ),
+            Refusal::BodyMemoryFull { .. } => HttpResponse::error(
+                503,
+                code,
+                "The destination is receiving other large messages; the message was not queued. Retry later.",
+            )
+            .with_header("retry-after", RETRY_AFTER_SECS.to_string()),
             Refusal::Internal => HttpResponse::error(
                 500,
                 code,

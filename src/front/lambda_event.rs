@@ -178,6 +178,7 @@ fn into_inbound(raw: RawHttpEvent) -> Result<InboundRequest, EventError> {
                 .and_then(|a| a.iam)
                 .and_then(|iam| iam.user_arn),
             source_ip: context.http.and_then(|h| h.source_ip),
+            source_ip_from: None,
         };
         return Ok(InboundRequest {
             method: method.to_ascii_uppercase(),
@@ -216,6 +217,7 @@ fn into_inbound(raw: RawHttpEvent) -> Result<InboundRequest, EventError> {
             front_door: FrontDoor::RestApi,
             verified_iam_principal: identity.user_arn,
             source_ip: identity.source_ip,
+            source_ip_from: None,
             public_base_url,
         },
     })

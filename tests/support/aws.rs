@@ -171,3 +171,33 @@ pub fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<St
         .string_value
         .clone()
 }
+
+/// A Redox message of about `size` bytes (a clinical summary with a long
+/// embedded document), with non-ASCII text so byte-identity means something.
+pub fn large_message(size: usize) -> Vec<u8> {
+    let head = r#"{"Meta":{"DataModel":"Clinical Summary","EventType":"PatientPush","Logs":[{"ID":"big-log-1","AttemptID":"a1"}],"Source":{"ID":"src-1"}},"Document":{"Content":""#;
+    let mut body = head.as_bytes().to_vec();
+    let filler = "Résumé clinique — données de référence 0123456789. ";
+    while body.len() + filler.len() + 3 < size {
+        body.extend_from_slice(filler.as_bytes());
+    }
+    body.extend_from_slice(b"\"}}");
+    body
+}
+
+/// Receives one message with the official Python extended client and
+/// returns the body it hands to its caller.
+pub fn receive_with_extended_client(world: &World, queue_url: &str, bucket: &str) -> Vec<u8> {
+    let script = r#"
+import sys, boto3, sqs_extended_client  # noqa: F401 (patches boto3 sessions)
+queue_url, bucket = sys.argv[1], sys.argv[2]
+sqs = boto3.session.Session().client("sqs")
+sqs.large_payload_support = bucket
+sqs.use_legacy_attribute = False
+response = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"], MaxNumberOfMessages=1)
+messages = response.get("Messages", [])
+assert len(messages) == 1, f"expected one message, got {len(messages)}"
+sys.stdout.buffer.write(messages[0]["Body"].encode("utf-8"))
+"#;
+    world.python(script, &[queue_url, bucket])
+}
