@@ -12,8 +12,11 @@
 //!
 //! Logging is per burst, not per attempt: the first failure, a reminder
 //! at most once a minute while failures go on, and one summary with the
-//! count once a connection is accepted again. [`AcceptFailures`] is pure:
-//! the caller passes the clock.
+//! count once accepting has worked for [`QUIET_PERIOD`]. A burst does not
+//! end at the first success: when descriptors run short under churn, each
+//! freed descriptor lets one accept through before the next fails, and
+//! ending the burst there would log two lines per connection again.
+//! [`AcceptFailures`] is pure: the caller passes the clock.
 
 use std::io;
 use std::time::Duration;
@@ -26,6 +29,9 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// While a burst goes on, a reminder is logged at most this often.
 pub const REMINDER_INTERVAL: Duration = Duration::from_secs(60);
+/// A burst is over once a connection is accepted this long after its last
+/// failure.
+pub const QUIET_PERIOD: Duration = Duration::from_secs(1);
 
 /// Whether an accept error concerns the process or only one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +88,7 @@ pub struct AcceptFailures {
 #[derive(Debug)]
 struct Burst {
     started: Instant,
+    last_failure: Instant,
     failures: u64,
     backoff: Duration,
     reported: Instant,
@@ -93,6 +100,7 @@ impl AcceptFailures {
         let Some(burst) = &mut self.burst else {
             self.burst = Some(Burst {
                 started: now,
+                last_failure: now,
                 failures: 1,
                 backoff: FIRST_BACKOFF,
                 reported: now,
@@ -103,6 +111,7 @@ impl AcceptFailures {
             };
         };
         burst.failures += 1;
+        burst.last_failure = now;
         if kind == AcceptErrorKind::Resources {
             burst.backoff = (burst.backoff * 2).min(MAX_BACKOFF);
         }
@@ -119,8 +128,15 @@ impl AcceptFailures {
         }
     }
 
-    /// A connection was accepted at `now`: the burst, if any, is over.
+    /// A connection was accepted at `now`: the burst, if any, is over when
+    /// its last failure is [`QUIET_PERIOD`] old; until then accepting
+    /// works again at once, but a failure still belongs to the same burst.
     pub fn accepted(&mut self, now: Instant) -> Option<BurstSummary> {
+        let burst = self.burst.as_mut()?;
+        if now.saturating_duration_since(burst.last_failure) < QUIET_PERIOD {
+            burst.backoff = FIRST_BACKOFF;
+            return None;
+        }
         let burst = self.burst.take()?;
         Some(BurstSummary {
             failures: burst.failures,
@@ -185,10 +201,12 @@ mod tests {
         assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{delays:?}");
         assert_eq!(delays.last(), Some(&MAX_BACKOFF));
         assert!(lines <= 2, "{lines} reminders in {:?}", now - t0);
-        let summary = failures.accepted(now).expect("a burst to summarise");
+        let last_failure = now - *delays.last().expect("delays");
+        let later = last_failure + QUIET_PERIOD;
+        let summary = failures.accepted(later).expect("a burst to summarise");
         assert_eq!(summary.failures, 201);
-        assert_eq!(summary.lasted, now - t0);
-        assert_eq!(failures.accepted(now), None, "summarised once");
+        assert_eq!(summary.lasted, later - t0);
+        assert_eq!(failures.accepted(later), None, "summarised once");
     }
 
     #[test]
@@ -200,7 +218,31 @@ mod tests {
         assert_eq!(retry.log, Some(BurstLog::Started));
         let again = failures.failed(AcceptErrorKind::ConnectionGone, t0);
         assert_eq!((again.delay, again.log), (Duration::ZERO, None));
-        assert_eq!(failures.accepted(t0).map(|s| s.failures), Some(2));
+        assert_eq!(
+            failures.accepted(t0 + QUIET_PERIOD).map(|s| s.failures),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn churn_after_a_burst_stays_in_that_burst() {
+        // Each freed descriptor lets one accept through, then the next
+        // fails: one burst, one start line, one summary.
+        let mut failures = AcceptFailures::default();
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut starts = 0;
+        let mut summaries = 0;
+        for _ in 0..100 {
+            let retry = failures.failed(AcceptErrorKind::Resources, now);
+            starts += usize::from(retry.log == Some(BurstLog::Started));
+            now += Duration::from_millis(5);
+            summaries += usize::from(failures.accepted(now).is_some());
+            now += Duration::from_millis(5);
+        }
+        assert_eq!((starts, summaries), (1, 0));
+        let summary = failures.accepted(now + QUIET_PERIOD).expect("the summary");
+        assert_eq!(summary.failures, 100);
     }
 
     #[test]
