@@ -77,6 +77,7 @@ clippy:
 
 template-lint: venv
 	bash scripts/lint-template.sh template.yaml
+	bash scripts/lint-template.sh deploy/container/template.yaml
 
 ## build-release: the optimised static binaries the tests, benchmarks and image use (target/x86_64-unknown-linux-gnu/release)
 build-release:
