@@ -11,12 +11,16 @@ IMAGE_STAMP := $(VENV)/.image-arm64-tools
 
 # The release build: static x86_64 binaries (glibc linked in, +crt-static),
 # so the same files run in the tests, the benchmarks and a FROM-scratch image.
-# The flag is given for this target only, with --target, so build scripts and
-# proc-macros (built for the host) are unaffected; an exported RUSTFLAGS
-# would replace it (scripts/build_image.py refuses the dynamic result).
+# The flags are given for this target only, with --target, so build scripts
+# and proc-macros (built for the host) are unaffected; an exported RUSTFLAGS
+# would replace them (scripts/build_image.py refuses the dynamic result).
+# getrandom's linux_getrandom backend calls the getrandom syscall through the
+# linked-in glibc: its default looks the function up with dlsym, which a
+# static binary cannot, and falls back to /dev/urandom, which a container
+# may lack. scripts/lambda_events.py repeats these flags (RELEASE_ENV).
 RELEASE_TARGET := x86_64-unknown-linux-gnu
 RELEASE_DIR := target/$(RELEASE_TARGET)/release
-RELEASE_FLAGS := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static'
+RELEASE_FLAGS := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
 # make image ARCH=arm64: a static musl binary cross-compiled with zig.
 ARCH ?= amd64
 ARM64_TARGET := aarch64-unknown-linux-musl

@@ -59,10 +59,13 @@ PAYLOADS = EVENTS / "payloads"
 READY_LINE = "lambda runtime starting"
 CONSUMER_READY_LINE = "redox-consumer starting"
 # With --release: the build `make build-release` makes (the static binary
-# the tests and the image use), asked for with the same target and flags,
-# so neither the build below nor cargo lambda watch's compiles anything again.
+# the tests and the image use), asked for with the same target and flags (the
+# Makefile's RELEASE_FLAGS), so neither the build below nor cargo lambda
+# watch's compiles anything again.
 RELEASE_TARGET = "x86_64-unknown-linux-gnu"
-RELEASE_ENV = {"CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS": "-C target-feature=+crt-static"}
+RELEASE_ENV = {
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS": '-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
+}
 
 
 def cargo_profile(release):

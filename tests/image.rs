@@ -6,8 +6,10 @@
 //! configuration runs it as 65532 with the bundle in `SSL_CERT_FILE`; two
 //! builds are byte-identical. Then the binary runs from the unpacked root
 //! filesystem (chrooted, as the image's user, when the test runs as root,
-//! as CI does) and passes a handshake and a push that lands on SQS, over
-//! TLS to the emulator under a host name, as it reaches AWS in a container.
+//! as CI does) and passes a handshake and a push that lands on SQS through
+//! S3, over TLS to the emulator under a host name, as it reaches AWS from a
+//! container: name lookup by the static glibc, the CA bundle, randomness
+//! with no /dev.
 //!
 //! Needs the release build (`make build-release`), `.venv` (`make venv`),
 //! and GNU tar and gzip on PATH.
@@ -430,12 +432,11 @@ fn the_layer_holds_the_static_binary_the_ca_bundle_and_the_user_files() {
 // ---- running it ------------------------------------------------------------
 
 /// The venv's Python with a script; returns stdout.
-fn python(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
+fn python(script: &str, args: &[&str]) -> String {
     text(run(Command::new(venv_bin("python"))
         .arg("-c")
         .arg(script)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))))
+        .args(args)))
 }
 
 /// A CA and a server certificate for `moto.internal` and 127.0.0.1.
@@ -478,16 +479,25 @@ endpoint, ca, token = sys.argv[1:4]
 session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 session.client("secretsmanager", endpoint_url=endpoint, verify=ca).create_secret(
     Name="redox/image-test", SecretString=json.dumps({"verification_tokens": [token]}))
+session.client("s3", endpoint_url=endpoint, verify=ca).create_bucket(Bucket="redox-image-test")
 print(session.client("sqs", endpoint_url=endpoint, verify=ca).create_queue(QueueName="redox-image-test")["QueueUrl"])
 "#;
 
+/// The queued messages: each one's S3 pointer and the object it points to.
 const RECEIVE: &str = r#"
 import boto3, json, sys
 endpoint, ca, queue = sys.argv[1:4]
-sqs = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing").client(
-    "sqs", endpoint_url=endpoint, verify=ca)
+session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+sqs = session.client("sqs", endpoint_url=endpoint, verify=ca)
+s3 = session.client("s3", endpoint_url=endpoint, verify=ca)
 messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
-print(json.dumps([{"body": m["Body"], "auth": m["MessageAttributes"]["AuthMethod"]["StringValue"]} for m in messages]))
+out = []
+for m in messages:
+    kind, pointer = json.loads(m["Body"])
+    body = s3.get_object(Bucket=pointer["s3BucketName"], Key=pointer["s3Key"])["Body"].read().decode()
+    out.append({"pointer": kind, "key": pointer["s3Key"], "body": body,
+                "auth": m["MessageAttributes"]["AuthMethod"]["StringValue"]})
+print(json.dumps(out))
 "#;
 
 fn is_root() -> bool {
@@ -523,7 +533,7 @@ fn the_unpacked_image_serves_a_handshake_and_a_push_over_tls_to_aws() {
     let root = image.unpack("run");
     let certs = root.parent().expect("work folder").join("certs");
     std::fs::create_dir_all(&certs).expect("certs folder");
-    python(MAKE_CERTS, &[certs.to_str().expect("path")], &[]);
+    python(MAKE_CERTS, &[certs.to_str().expect("path")]);
     let ca = certs.join("ca.pem");
 
     // The emulator over TLS, its certificate from a CA that only the
@@ -535,6 +545,8 @@ fn the_unpacked_image_serves_a_handshake_and_a_push_over_tls_to_aws() {
         .arg(certs.join("cert.pem"))
         .arg("-k")
         .arg(certs.join("key.pem"))
+        // moto.internal is the emulator's name, not a bucket's (virtual-host S3).
+        .env("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")
         .stdout(moto_log.try_clone().expect("log"))
         .stderr(moto_log)
         .spawn()
@@ -544,7 +556,7 @@ fn the_unpacked_image_serves_a_handshake_and_a_push_over_tls_to_aws() {
     let setup_endpoint = format!("https://127.0.0.1:{moto_port}");
     let ca_arg = ca.to_str().expect("path");
     let token = "image-test-token-0123456789";
-    let queue = python(SET_UP, &[&setup_endpoint, ca_arg, token], &[]);
+    let queue = python(SET_UP, &[&setup_endpoint, ca_arg, token]);
     let queue = queue.trim();
 
     let mut bundle = std::fs::OpenOptions::new()
@@ -577,6 +589,9 @@ fn the_unpacked_image_serves_a_handshake_and_a_push_over_tls_to_aws() {
     env.insert("REDOX_LISTEN".into(), format!("127.0.0.1:{port}"));
     env.insert("REDOX_SECRET_ID".into(), "redox/image-test".into());
     env.insert("REDOX_QUEUE_URL".into(), queue.into());
+    // Through S3 as a large message goes: the object key is random.
+    env.insert("REDOX_PAYLOAD_BUCKET".into(), "redox-image-test".into());
+    env.insert("REDOX_OFFLOAD_ALL".into(), "true".into());
     for (k, v) in [
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -662,9 +677,21 @@ fn the_unpacked_image_serves_a_handshake_and_a_push_over_tls_to_aws() {
     assert_eq!(push.status, 200, "{}\n{}", push.text(), log_text());
     assert_eq!(push.json()["status"], "queued");
 
-    let queued: Value =
-        serde_json::from_str(&python(RECEIVE, &[&setup_endpoint, ca_arg, queue], &[]))
-            .expect("received JSON");
-    assert_eq!(queued, json!([{"body": body, "auth": "token"}]));
+    let queued: Value = serde_json::from_str(&python(RECEIVE, &[&setup_endpoint, ca_arg, queue]))
+        .expect("received JSON");
+    let key = queued[0]["key"].as_str().expect("the S3 key").to_string();
+    assert_eq!(
+        queued,
+        json!([{"pointer": "software.amazon.payloadoffloading.PayloadS3Pointer",
+                "key": key, "body": body, "auth": "token"}])
+    );
+    // The key ends in 16 random bytes. Without randomness the sink falls
+    // back to the clock, whose top 6 bytes are zero: what a static binary
+    // whose getrandom looks for /dev/urandom (absent here) produces.
+    assert!(
+        key.starts_with("redox/") && !key.ends_with("-000000000000"),
+        "S3 key {key} was made from the clock: the binary found no randomness without /dev \
+         (build-release's --cfg getrandom_backend=\"linux_getrandom\")"
+    );
     drop(server);
 }
