@@ -7,11 +7,32 @@ VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 LAMBDA_STAMP := $(VENV)/.lambda-tools
 DEPLOY_STAMP := $(VENV)/.deploy-tools
+IMAGE_STAMP := $(VENV)/.image-arm64-tools
+
+# The release build: static x86_64 binaries (glibc linked in, +crt-static),
+# so the same files run in the tests, the benchmarks and a FROM-scratch image.
+# The flags are given for this target only, with --target, so build scripts
+# and proc-macros (built for the host) are unaffected; an exported RUSTFLAGS
+# would replace them (scripts/build_image.py refuses the dynamic result).
+# getrandom's linux_getrandom backend calls the getrandom syscall through the
+# linked-in glibc: its default looks the function up with dlsym, which a
+# static binary cannot, and falls back to /dev/urandom, which a container
+# may lack. scripts/lambda_events.py repeats these flags (RELEASE_ENV).
+RELEASE_TARGET := x86_64-unknown-linux-gnu
+RELEASE_DIR := target/$(RELEASE_TARGET)/release
+RELEASE_FLAGS := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
+# make image ARCH=arm64: a static musl binary cross-compiled with zig.
+ARCH ?= amd64
+ARM64_TARGET := aarch64-unknown-linux-musl
+IMAGE_BINARY_amd64 := $(RELEASE_DIR)/redox-destination
+IMAGE_BINARY_arm64 := target/$(ARM64_TARGET)/release/redox-destination
+IMAGE_BUILD_amd64 := build-release
+IMAGE_BUILD_arm64 := build-arm64
 
 # sam finds cargo-lambda, and cargo-lambda finds zig, in the project's venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run smoke test fuzz venv lint fmt clippy template-lint bench perf build-release lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
+.PHONY: run smoke test fuzz venv lint fmt clippy template-lint bench perf build-release image build-arm64 image-arm64-tools lambda-tools lambda-events deploy-tools build-lambda deploy clean-spool
 
 ## run: serve locally on 127.0.0.1:8080 with the embedded defaults
 run:
@@ -26,8 +47,8 @@ smoke:
 	@$(CARGO) run --quiet -- verify "$(URL)" $(if $(TOKEN_FILE),--token-file "$(TOKEN_FILE)")
 	@$(CARGO) run --quiet -- send "$(URL)" $(if $(TOKEN_FILE),--token-file "$(TOKEN_FILE)")
 
-## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests, sample events through cargo-lambda
-test: venv lint build-release lambda-tools
+## test: everything: formatting, clippy, template linters, unit, emulator and Lambda-mode tests, sample events through cargo-lambda, the image
+test: venv lint build-release image lambda-tools
 	# Each benchmark runs once, as a smoke test; the sample events go through
 	# cargo-lambda's emulator on the release build above (a debug build here
 	# would be a second full build: cargo test's dev-dependency features
@@ -61,23 +82,40 @@ clippy:
 
 template-lint: venv
 	bash scripts/lint-template.sh template.yaml
+	bash scripts/lint-template.sh deploy/container/template.yaml
 
-## build-release: the optimised binary the Lambda-mode tests run
+## build-release: the optimised static binaries the tests, benchmarks and image use (target/x86_64-unknown-linux-gnu/release)
 build-release:
-	$(CARGO) build --release
+	$(RELEASE_FLAGS) $(CARGO) build --release --target $(RELEASE_TARGET)
+
+## image: the container image, an OCI archive in target/image/ (no Docker daemon; ARCH=arm64 for Graviton)
+image: venv $(IMAGE_BUILD_$(ARCH))
+	@test -n "$(IMAGE_BUILD_$(ARCH))" || { echo "make image: ARCH must be amd64 or arm64, not $(ARCH)" >&2; exit 2; }
+	$(VENV)/bin/python scripts/build_image.py --arch $(ARCH) --binary $(IMAGE_BINARY_$(ARCH)) --out target/image/redox-destination-$(ARCH).tar
+
+## build-arm64: the static arm64 (musl) binary for `make image ARCH=arm64`, cross-compiled with cargo-zigbuild and zig
+build-arm64: image-arm64-tools
+	cargo zigbuild --release --target $(ARM64_TARGET) --bin redox-destination
+
+## image-arm64-tools: lambda-tools plus cargo-zigbuild (PyPI) and the arm64 musl Rust target (rustup; not needed by test)
+image-arm64-tools: $(IMAGE_STAMP)
+
+$(IMAGE_STAMP): $(LAMBDA_STAMP)
+	rustup target add $(ARM64_TARGET)
+	touch $(IMAGE_STAMP)
 
 ## bench: criterion benchmarks (request path, SigV4 verification, JWT validation)
 bench:
 	$(CARGO) bench
 
 ## perf: Lambda-mode CPU per invocation, latency and peak memory per case (release binary, Runtime API emulator, moto); table in target/perf/lambda-mode.md
-# The release binary is copied first: `cargo bench` rebuilds the package with
-# dev-dependency features, and what is measured must be what ships.
-perf: venv
-	$(CARGO) build --release
+# What is measured is build-release's binary, what the image ships: `cargo
+# bench` builds its harness (with dev-dependency features) under
+# target/release, so it cannot change the binary under
+# target/x86_64-unknown-linux-gnu/release.
+perf: venv build-release
 	mkdir -p target/perf
-	cp target/release/redox-destination target/perf/redox-destination
-	REDOX_RELEASE_BIN=$(CURDIR)/target/perf/redox-destination $(CARGO) bench --bench lambda_mode
+	$(CARGO) bench --bench lambda_mode
 
 ## lambda-tools: zig and cargo-lambda from PyPI (all that lambda-events needs)
 lambda-tools: $(LAMBDA_STAMP)

@@ -7,14 +7,16 @@
 //! A benchmark, never a test: nothing here asserts on timings, only that
 //! each case gets the answer it should (so a broken path is not "fast").
 //!
-//! - `make perf`: release build, then the full run; the table goes to stdout
-//!   and to `target/perf/lambda-mode.md`.
+//! - `make perf`: release build (`make build-release`), then the full run;
+//!   the table goes to stdout and to `target/perf/lambda-mode.md`.
 //! - `REDOX_PERF_N=5 cargo bench --bench lambda_mode`: every case N times.
 //! - `cargo test --benches` runs it once with N=3, as a smoke test.
 //! - `REDOX_PERF_CASES=token,refused`: only those cases (names as printed).
-//! - `REDOX_RELEASE_BIN`: the binary to measure (`make perf` sets it to a
-//!   copy of `target/release/redox-destination`, so `cargo bench` rebuilding
-//!   the package with dev-dependency features cannot change what is measured).
+//! - `REDOX_RELEASE_BIN`: another binary to measure. By default it is
+//!   `make build-release`'s static binary under
+//!   `target/x86_64-unknown-linux-gnu/release`, which `cargo bench` (building
+//!   this harness, with dev-dependency features, under `target/release`)
+//!   cannot change.
 //!
 //! Each case runs in a fresh function process (so peak RSS is the case's
 //! own), after warm-up invocations that are not counted. Bodies are fixed

@@ -28,6 +28,9 @@ and exits 1 on any mismatch (2 when the emulator cannot be started).
 Usage:
     .venv/bin/python scripts/lambda_events.py [--release] [--port N] [--start-timeout SECONDS]
 
+--release runs the static release build of `make build-release`
+(target/x86_64-unknown-linux-gnu/release), with the same target and flags.
+
 Needs `cargo lambda` (cargo-lambda from PyPI: `make lambda-tools`) and curl on
 PATH, and moto_server and boto3 beside this Python (`make venv`).
 """
@@ -55,6 +58,19 @@ PAYLOADS = EVENTS / "payloads"
 # What the function logs once it is configured and about to poll /next.
 READY_LINE = "lambda runtime starting"
 CONSUMER_READY_LINE = "redox-consumer starting"
+# With --release: the build `make build-release` makes (the static binary
+# the tests and the image use), asked for with the same target and flags (the
+# Makefile's RELEASE_FLAGS), so neither the build below nor cargo lambda
+# watch's compiles anything again.
+RELEASE_TARGET = "x86_64-unknown-linux-gnu"
+RELEASE_ENV = {
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS": '-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
+}
+
+
+def cargo_profile(release):
+    """(extra cargo arguments, extra environment) for the chosen build."""
+    return (["--release", "--target", RELEASE_TARGET], RELEASE_ENV) if release else ([], {})
 
 
 def fail_start(message, log=None):
@@ -165,10 +181,11 @@ def start_watch(port, workdir, release, function, variables):
         "--bin", function,
         "--env-file", str(env_file),
     ]
-    if release:
-        command.append("--release")
+    profile_args, profile_env = cargo_profile(release)
+    command += profile_args
     # The caller's own REDOX_* settings (a queue URL, a token) must not change the answers.
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDOX_")}
+    env.update(profile_env)
     log = workdir / f"watch-{function}.log"
     print(f"lambda-events: {' '.join(command)}  (output: {log})", flush=True)
     with open(log, "wb") as out:
@@ -564,10 +581,11 @@ def main():
     # The same build `cargo lambda watch` asks for (`cargo run --bin ...`),
     # done here in the open: progress and compile errors show as usual, and
     # the emulator's own build is then a no-op (checked below).
-    build = ["cargo", "build", "--bin", FUNCTION, "--bin", CONSUMER] + (["--release"] if args.release else [])
-    print(f"lambda-events: {' '.join(build)}", flush=True)
+    profile_args, profile_env = cargo_profile(args.release)
+    build = ["cargo", "build", "--bin", FUNCTION, "--bin", CONSUMER] + profile_args
+    print(f"lambda-events: {' '.join([*(f'{k}={v!r}' for k, v in profile_env.items()), *build])}", flush=True)
     built = time.monotonic()
-    if subprocess.run(build, cwd=ROOT, stdin=subprocess.DEVNULL).returncode != 0:
+    if subprocess.run(build, cwd=ROOT, stdin=subprocess.DEVNULL, env={**os.environ, **profile_env}).returncode != 0:
         fail_start("the function does not build")
     build_took = time.monotonic() - built
 

@@ -5,7 +5,7 @@ Usage (from the repository root, after `make venv` and `cargo build --release`):
 
     .venv/bin/python scripts/server_mode_measure.py [BINARY] [SIZES]
 
-BINARY defaults to target/release/redox-destination; SIZES is a
+BINARY defaults to the static release build (make build-release); SIZES is a
 comma-separated list of body sizes in bytes (default 1, 6, 10 and 40 MB).
 For each size it starts a fresh server (REDOX_MAX_BODY_BYTES=47185920, S3
 offload on, a queue and a bucket on a moto server of its own), sends the
@@ -26,7 +26,7 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/redox-destination")
+BINARY = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/x86_64-unknown-linux-gnu/release/redox-destination")
 SIZES = [int(s) for s in sys.argv[2].split(",")] if len(sys.argv) > 2 else [
     1_000_000, 6_000_000, 10_000_000, 40_000_000]
 REPEAT = int(os.environ.get("REPEAT", "5"))

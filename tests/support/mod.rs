@@ -286,7 +286,12 @@ impl LocalServer {
     }
 }
 
-/// The release binary, which `make test` builds before the tests run.
+/// Where `make build-release` puts the release build: the static x86_64
+/// binaries (`+crt-static`) that the tests, the benchmarks and the image use.
+pub const RELEASE_DIR: &str = "target/x86_64-unknown-linux-gnu/release";
+
+/// The release binary, which `make test` builds before the tests run
+/// (`REDOX_RELEASE_BIN` names another).
 pub fn release_binary() -> PathBuf {
     match std::env::var_os("REDOX_RELEASE_BIN") {
         Some(path) => existing_release_binary(PathBuf::from(path)),
@@ -294,15 +299,15 @@ pub fn release_binary() -> PathBuf {
     }
 }
 
-/// Another binary of the release build (`cargo build --release` builds all).
+/// Another binary of the release build (`make build-release` builds all).
 pub fn release_binary_named(name: &str) -> PathBuf {
-    existing_release_binary(repo_root().join("target/release").join(name))
+    existing_release_binary(repo_root().join(RELEASE_DIR).join(name))
 }
 
 fn existing_release_binary(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --release` first (`make test` does)",
+        "{} is missing: run `make build-release` first (`make test` does)",
         path.display()
     );
     path

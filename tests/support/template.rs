@@ -1,6 +1,7 @@
-//! `template.yaml` as JSON, decoded by cfn-lint's own parser (intrinsic
-//! functions kept as `{"Ref": …}`, `{"Fn::GetAtt": …}`), from the project's
-//! `.venv`.
+//! `template.yaml` (and the container front door's
+//! `deploy/container/template.yaml`) as JSON, decoded by cfn-lint's own
+//! parser (intrinsic functions kept as `{"Ref": …}`, `{"Fn::GetAtt": …}`),
+//! from the project's `.venv`.
 
 use std::process::Command;
 
@@ -9,6 +10,11 @@ use serde_json::Value;
 use super::{repo_root, venv_bin};
 
 pub fn template() -> Value {
+    template_at("template.yaml")
+}
+
+/// Another template of the repository, by its path from the root.
+pub fn template_at(path: &str) -> Value {
     let output = Command::new(venv_bin("python"))
         .arg("-c")
         .arg(
@@ -18,12 +24,12 @@ pub fn template() -> Value {
              assert not problems, problems\n\
              print(json.dumps(template, default=str))",
         )
-        .arg(repo_root().join("template.yaml"))
+        .arg(repo_root().join(path))
         .output()
         .expect("run python");
     assert!(
         output.status.success(),
-        "cfn-lint could not decode template.yaml: {}",
+        "cfn-lint could not decode {path}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("decoded template is JSON")
