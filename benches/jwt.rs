@@ -126,6 +126,7 @@ fn bench_jwt(c: &mut Criterion) {
                 "https://abc.lambda-url.us-east-1.on.aws",
                 &material,
                 black_box("redox"),
+                None,
                 issued_at,
             )
         })
