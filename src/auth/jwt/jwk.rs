@@ -365,7 +365,7 @@ impl SigningKey {
 }
 
 /// The DER inside a PEM block with the given label.
-fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, JwkError> {
+pub(crate) fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, JwkError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let Some((_, after_begin)) = pem.split_once(&begin) else {
