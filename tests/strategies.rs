@@ -287,6 +287,11 @@ fn every_refused_assertion_is_invalid_client() {
             json!({"claims": {"sub": "someone"}}),
         ),
         with(rs("unknown_kid"), json!({"kid": "inline-rsa-9"})),
+        // Another key's signature under the client's kid.
+        with(
+            rs("signed_by_another_key"),
+            json!({"key_pem": keys.pem("url")}),
+        ),
         with(
             rs("jku_on_an_inline_client"),
             json!({"headers": {"jku": jwks.url()}}),
@@ -304,10 +309,19 @@ fn every_refused_assertion_is_invalid_client() {
             rs("secret_client_sends_an_assertion"),
             json!({"client_id": SECRET_CLIENT}),
         ),
-        // The SMART client presenting a secret instead.
+        // The SMART client presenting a secret instead, or an empty one.
         json!({"name": "assertion_client_sends_a_secret", "how": "form",
                "fields": {"grant_type": "client_credentials"},
                "basic": [INLINE_CLIENT, CLIENT_SECRET]}),
+        json!({"name": "assertion_client_sends_an_empty_secret", "how": "form",
+               "fields": {"grant_type": "client_credentials", "client_id": INLINE_CLIENT,
+                          "client_secret": ""}}),
+        // A good assertion under another assertion type.
+        with(
+            rs("saml_assertion_type"),
+            json!({"fields": {"client_assertion_type":
+                              "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"}}),
+        ),
         // Authlib, twice with one fixed jti: the second is a replay.
         json!({"name": "replayed_jti", "how": "authlib", "client_id": INLINE_CLIENT,
                "key_pem": keys.pem("rsa"), "alg": "RS384", "kid": "inline-rsa-1",
@@ -330,12 +344,15 @@ fn every_refused_assertion_is_invalid_client() {
         "no_jti",
         "sub_not_the_client",
         "unknown_kid",
+        "signed_by_another_key",
         "jku_on_an_inline_client",
         "jku_not_registered",
         "alg_none",
         "hs384_with_the_public_key",
         "secret_client_sends_an_assertion",
         "assertion_client_sends_a_secret",
+        "assertion_client_sends_an_empty_secret",
+        "saml_assertion_type",
     ] {
         let answer = only(&results, name);
         assert_eq!(answer["status"], 401, "{name}: {answer}");

@@ -48,9 +48,9 @@ pub fn matching_client<'m>(
 ) -> Option<&'m OAuthClient> {
     let id = TokenDigest::of(client_id.as_bytes());
     let secret = TokenDigest::of(client_secret.as_bytes());
-    // A client with keys has no secret: its slot compares against one
-    // nobody can present (the digest of nothing is never a secret's, as
-    // empty secrets are refused at load).
+    // A client with keys has no secret: its slot is compared too (the same
+    // work for every client) but masked off, so no presented secret, the
+    // empty one included, authenticates it.
     let no_secret = TokenDigest::of(b"");
     first_hit(material, |client| {
         let (digest, is_secret_client) = match client.authentication.secret_digest() {

@@ -795,13 +795,25 @@ mod tests {
             OAuthError::InvalidAssertion(AssertionError::SecretClient)
         );
         assert_eq!(error.status(), 401);
-        // A secret presented for the SMART client's id.
-        let error = issue(&token_request(
-            &[("authorization", &basic("smart", SECRET))],
-            "grant_type=client_credentials",
-        ))
-        .unwrap_err();
-        assert_eq!(error, OAuthError::ClientMismatch);
+        // A secret presented for the SMART client's id, an empty one too
+        // (a client with keys has no secret to match, not an empty one).
+        for request in [
+            token_request(
+                &[("authorization", &basic("smart", SECRET))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[("authorization", &basic("smart", ""))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[],
+                "grant_type=client_credentials&client_id=smart&client_secret=",
+            ),
+        ] {
+            let error = issue_token(&request, &issuer, &m, now()).unwrap_err();
+            assert_eq!(error, OAuthError::ClientMismatch);
+        }
         // Both at once: malformed.
         for (headers, extra) in [
             (vec![("authorization", basic("smart", SECRET))], ""),

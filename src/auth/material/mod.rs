@@ -1,12 +1,15 @@
-//! Auth material: the verification tokens, SigV4 keys, OAuth clients and
-//! signing keys that credentials are checked against and tokens are signed
-//! with, where they come from, and how long they are trusted.
+//! Auth material: the verification tokens, SigV4 keys, JWT issuers with
+//! inline keys, OAuth clients and signing keys that credentials are checked
+//! against and tokens are signed with, where they come from, and how long
+//! they are trusted.
 //!
 //! - This file: the types. [`Material`] is one document: the
 //!   [`AuthMaterial`] pushes are checked against and the [`IssuerMaterial`]
 //!   of the built-in OAuth issuer. Secrets are held as digests or in types
 //!   whose `Debug` hides them.
-//! - `parse.rs`: the JSON document of SPEC 3.4, parsed strictly.
+//! - `parse.rs`: the JSON document of SPEC 3.4, parsed strictly;
+//!   [`public_keys`]: the JWK Sets pasted into it (SMART clients' `jwks`,
+//!   `jwt_issuers`).
 //! - [`source`]: the [`AuthMaterialSource`] trait, static and file sources;
 //!   [`secrets_manager`]: the AWS source.
 //! - [`cache`]: [`MaterialCache`], stale-while-revalidate with a
