@@ -39,11 +39,16 @@ fn b64(bytes: &[u8]) -> String {
 
 /// A token like an identity provider's access token, signed by `sign`.
 fn token(alg: &str, kid: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
     let claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "0oa1redoxclient", "scope": "redox.push",
         "iat": NOW - 10, "exp": NOW + 3600, "jti": "AT.bench", "cid": "0oa1redoxclient",
     });
+    signed(alg, kid, &claims, sign)
+}
+
+/// The compact JWS of `claims` under `{"alg", "kid", "typ": "JWT"}`.
+fn signed(alg: &str, kid: &str, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
     let message = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -141,16 +146,9 @@ const TOKEN_URL: &str = "https://abc.lambda-url.us-east-1.on.aws/oauth2/token";
 
 /// A client assertion from `client`, signed by `sign`.
 fn assertion(client: &str, alg: &str, kid: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
     let claims = json!({"iss": client, "sub": client, "aud": TOKEN_URL,
                         "iat": NOW, "exp": NOW + 240, "jti": "bench-jti"});
-    let message = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = sign(message.as_bytes());
-    format!("{message}.{}", b64(&signature))
+    signed(alg, kid, &claims, sign)
 }
 
 fn bench_assertions(c: &mut Criterion) {
