@@ -1,5 +1,8 @@
 //! What bearer-JWT verification costs per request (RS256 with a 2048-bit
-//! key, ES256, EdDSA), and what the built-in token endpoint's signing costs.
+//! key, ES256, EdDSA), what the built-in token endpoint's signing costs,
+//! and what checking a SMART client assertion costs (RS384, ES384), also
+//! when it names an unknown client or carries a bad signature (the two
+//! should cost alike: the signature is checked with a placeholder key).
 //! Tokens are signed here with aws-lc-rs directly, not with the code under
 //! test.
 //!
@@ -11,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
-    RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RsaKeyPair, RsaPublicKeyComponents,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -20,8 +23,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use redox_destination::auth::jwt::jwk::KeySet;
 use redox_destination::auth::jwt::trust::{IssuerKind, JwtSettings};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
-use redox_destination::auth::material::IssuerMaterial;
+use redox_destination::auth::material::{ClientAuthentication, IssuerMaterial, PublicKeys};
 use redox_destination::oauth::BuiltinIssuer;
+use redox_destination::oauth::assertion::verify_assertion;
 use redox_destination::oauth::sign_token;
 use serde_json::{Value, json};
 
@@ -35,11 +39,16 @@ fn b64(bytes: &[u8]) -> String {
 
 /// A token like an identity provider's access token, signed by `sign`.
 fn token(alg: &str, kid: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
     let claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "0oa1redoxclient", "scope": "redox.push",
         "iat": NOW - 10, "exp": NOW + 3600, "jti": "AT.bench", "cid": "0oa1redoxclient",
     });
+    signed(alg, kid, &claims, sign)
+}
+
+/// The compact JWS of `claims` under `{"alg", "kid", "typ": "JWT"}`.
+fn signed(alg: &str, kid: &str, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
     let message = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -126,11 +135,82 @@ fn bench_jwt(c: &mut Criterion) {
                 "https://abc.lambda-url.us-east-1.on.aws",
                 &material,
                 black_box("redox"),
+                None,
                 issued_at,
             )
         })
     });
 }
 
-criterion_group!(benches, bench_jwt);
+const TOKEN_URL: &str = "https://abc.lambda-url.us-east-1.on.aws/oauth2/token";
+
+/// A client assertion from `client`, signed by `sign`.
+fn assertion(client: &str, alg: &str, kid: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let claims = json!({"iss": client, "sub": client, "aud": TOKEN_URL,
+                        "iat": NOW, "exp": NOW + 240, "jti": "bench-jti"});
+    signed(alg, kid, &claims, sign)
+}
+
+fn bench_assertions(c: &mut Criterion) {
+    let rng = SystemRandom::new();
+    let rsa = RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa key");
+    let other = RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa key");
+    let ec = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).expect("ec key");
+    let rsa_public = RsaPublicKeyComponents::<Vec<u8>>::from(rsa.public_key());
+    let point = ec.public_key().as_ref();
+    let jwks = json!({"keys": [
+        {"kty": "RSA", "kid": "rsa-1", "n": b64(&rsa_public.n), "e": b64(&rsa_public.e)},
+        {"kty": "EC", "crv": "P-384", "kid": "ec-1", "x": b64(&point[1..49]), "y": b64(&point[49..])},
+    ]});
+    let mut material = IssuerMaterial::default();
+    material
+        .add_client_at(
+            "bench",
+            "smart",
+            ClientAuthentication::Jwks(PublicKeys::from_value(&jwks, "bench").expect("jwks")),
+            None,
+        )
+        .expect("client");
+    let rs384 = |key: &RsaKeyPair, m: &[u8]| {
+        let mut out = vec![0; key.public_modulus_len()];
+        key.sign(&RSA_PKCS1_SHA384, &rng, m, &mut out)
+            .expect("rsa sign");
+        out
+    };
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    let cases = [
+        (
+            "RS384",
+            assertion("smart", "RS384", "rsa-1", |m| rs384(&rsa, m)),
+            true,
+        ),
+        (
+            "ES384",
+            assertion("smart", "ES384", "ec-1", |m| {
+                ec.sign(&rng, m).expect("ec sign").as_ref().to_vec()
+            }),
+            true,
+        ),
+        (
+            "RS384_unknown_client",
+            assertion("nobody", "RS384", "rsa-1", |m| rs384(&rsa, m)),
+            false,
+        ),
+        (
+            "RS384_bad_signature",
+            assertion("smart", "RS384", "rsa-1", |m| rs384(&other, m)),
+            false,
+        ),
+    ];
+    let mut group = c.benchmark_group("verify_assertion");
+    for (name, assertion, valid) in &cases {
+        let check =
+            || verify_assertion(black_box(assertion), None, &material, None, TOKEN_URL, now);
+        assert_eq!(check().is_ok(), *valid, "{name}");
+        group.bench_function(*name, |b| b.iter(check));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_jwt, bench_assertions);
 criterion_main!(benches);

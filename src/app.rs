@@ -16,7 +16,9 @@ use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
 use crate::auth::jwt::jwks::HttpsJwks;
-use crate::auth::jwt::trust::{BuiltinBase, JwksCache, JwtSettings, JwtTrust, RemoteIssuer};
+use crate::auth::jwt::trust::{
+    BuiltinBase, ClientKeySets, JwksCache, JwtSettings, JwtTrust, RemoteIssuer,
+};
 use crate::auth::material::secrets_manager::SecretsManagerMaterial;
 use crate::auth::material::{
     AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
@@ -193,7 +195,9 @@ pub async fn build_with_sdk(
             AUTO_ISSUER => BuiltinIssuer::auto(config.oauth_token_ttl),
             url => BuiltinIssuer::new(url, config.oauth_token_ttl),
         };
-        issuer.with_failure_limits(config.oauth_failure_limits)
+        issuer
+            .with_failure_limits(config.oauth_failure_limits)
+            .with_client_keys(ClientKeySets::https(config.aws_timeout))
     });
     let trust = JwtTrust {
         remote: remote_issuer(config)?,
@@ -234,12 +238,19 @@ pub async fn build_with_sdk(
             if !config.allowed_principals.is_empty() {
                 methods.push(AuthMethod::Iam);
             }
-            if config.jwt_configured() {
+            if config.jwt_configured()
+                || initial
+                    .as_ref()
+                    .is_some_and(|m| !m.auth.jwt_issuers.is_empty())
+            {
                 methods.push(AuthMethod::Jwt);
             }
             methods
         }
     };
+    if let Some(material) = &initial {
+        check_jwt_issuers(config, &methods, material)?;
+    }
     if config.oauth_issuer.is_some()
         && let Some(material) = &initial
     {
@@ -335,6 +346,55 @@ pub async fn build_with_sdk(
         request_timeout: config.request_timeout,
     };
     Ok((destination, report))
+}
+
+/// The auth material's `jwt_issuers` against the configuration: the `jwt`
+/// method on when there are some, some issuer when it is on, and none named
+/// like the remote or the built-in issuer (which would win over it).
+fn check_jwt_issuers(
+    config: &Config,
+    methods: &[AuthMethod],
+    material: &crate::auth::material::Material,
+) -> Result<(), StartupError> {
+    let inline = &material.auth.jwt_issuers;
+    let jwt_on = methods.contains(&AuthMethod::Jwt);
+    if !inline.is_empty() && !jwt_on {
+        return Err(setting(
+            "REDOX_AUTH_METHODS",
+            "the auth material has jwt_issuers but the jwt method is not enabled",
+        ));
+    }
+    if jwt_on && inline.is_empty() && !config.jwt_configured() {
+        return Err(setting(
+            "REDOX_JWT_JWKS_URL",
+            "the jwt method needs an issuer: set REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and \
+             REDOX_JWT_AUDIENCE, REDOX_OAUTH_ISSUER for the built-in token endpoint, or \
+             jwt_issuers in the auth material",
+        ));
+    }
+    let taken = [
+        config.jwt_remote.as_ref().map(|r| r.issuer.as_str()),
+        config
+            .oauth_issuer
+            .as_deref()
+            .filter(|url| *url != AUTO_ISSUER),
+    ];
+    for (i, issuer) in inline.iter().enumerate() {
+        if taken
+            .iter()
+            .flatten()
+            .any(|name| *name == issuer.settings.issuer)
+        {
+            return Err(setting(
+                "REDOX_JWT_ISSUER",
+                format!(
+                    "jwt_issuers[{i}].issuer is REDOX_JWT_ISSUER's or REDOX_OAUTH_ISSUER's; \
+                     an issuer is configured in one place only"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The identity provider the `jwt` method trusts, from the configuration;

@@ -37,13 +37,16 @@
 //!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks.rs HTTPS
 //!                   fetch, trust.rs issuers trusted and their key sets
 //!   material/       what credentials are checked against: types (mod.rs),
-//!                   parse.rs, source.rs, secrets_manager.rs, cache.rs
+//!                   parse.rs, public_keys.rs (pasted JWK Sets), source.rs,
+//!                   secrets_manager.rs, cache.rs
 //!   authenticator.rs  one request against the current material and key
 //!                   sets, refreshing each once when it may be stale
 //! oauth/          the built-in OAuth 2.0 issuer (pure): issuer.rs (its
 //!                 endpoints and errors), request.rs (the token request,
-//!                 parsed once), client_auth.rs, mint.rs (tokens, JWKS),
-//!                 throttle.rs (failures per source address)
+//!                 form or JSON, parsed once), client_auth.rs (secrets),
+//!                 assertion.rs (SMART client assertions), replay.rs (jtis
+//!                 used), scope.rs, mint.rs (tokens, JWKS), throttle.rs
+//!                 (failures per source address)
 //! sink/           where accepted messages go: mod.rs (trait, message),
 //!                 sqs.rs (SQS + S3 offload), sqs_body.rs (the SendMessage
 //!                 body escaped once), spool.rs (local folder),

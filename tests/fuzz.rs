@@ -926,10 +926,6 @@ fn signed_jwt(header_part: &str, claims_part: &str) -> String {
     )
 }
 
-fn valid_jwt() -> String {
-    signed_jwt(&b64(&valid_header()), &b64(&valid_claims()))
-}
-
 #[derive(Debug, Clone)]
 enum JwtMutation {
     None,
@@ -990,12 +986,25 @@ fn header_value() -> impl Strategy<Value = Value> {
 }
 
 fn jwt_mutation() -> impl Strategy<Value = JwtMutation> {
+    token_mutation(claim_name, json_value)
+}
+
+/// One mutation of a signed token, claims named and valued by the
+/// strategies the two functions make.
+fn token_mutation<N, V>(
+    names: impl Fn() -> N,
+    values: impl Fn() -> V,
+) -> impl Strategy<Value = JwtMutation>
+where
+    N: Strategy<Value = String> + 'static,
+    V: Strategy<Value = Value> + 'static,
+{
     prop_oneof![
         1 => Just(JwtMutation::None),
         2 => (header_member(), header_value()).prop_map(|(n, v)| JwtMutation::ResignedHeader(n, v)),
-        2 => (claim_name(), json_value()).prop_map(|(n, v)| JwtMutation::ResignedClaim(n, v)),
+        2 => (names(), values()).prop_map(|(n, v)| JwtMutation::ResignedClaim(n, v)),
         1 => (header_member(), header_value()).prop_map(|(n, v)| JwtMutation::Header(n, v)),
-        1 => (claim_name(), json_value()).prop_map(|(n, v)| JwtMutation::Claim(n, v)),
+        1 => (names(), values()).prop_map(|(n, v)| JwtMutation::Claim(n, v)),
         2 => (0usize..3, bytes()).prop_map(|(i, b)| JwtMutation::SegmentBytes(i, b)),
         2 => (0usize..3, text_edit()).prop_map(|(i, e)| JwtMutation::SegmentText(i, e)),
         2 => text_edit().prop_map(JwtMutation::Token),
@@ -1005,9 +1014,16 @@ fn jwt_mutation() -> impl Strategy<Value = JwtMutation> {
 /// A JWT with one mutation applied, and what must follow. A re-signed
 /// token may pass only if its header and claims still meet every rule.
 fn mutated_jwt(mutation: &JwtMutation) -> (String, Expect, Value, Value) {
-    let original = valid_jwt();
-    let mut header = valid_header();
-    let mut claims = valid_claims();
+    mutated_token(mutation, valid_header(), valid_claims())
+}
+
+/// The JWT of `header` and `claims`, signed, with one mutation applied.
+fn mutated_token(
+    mutation: &JwtMutation,
+    mut header: Value,
+    mut claims: Value,
+) -> (String, Expect, Value, Value) {
+    let original = signed_jwt(&b64(&header), &b64(&claims));
     let segments: Vec<String> = original.split('.').map(str::to_owned).collect();
     let (token, expect) = match mutation {
         JwtMutation::None => (original.clone(), Expect::Accept),
@@ -1137,6 +1153,185 @@ fn fuzz_jwt_segments_and_header() {
             }
             Ok(())
         });
+    });
+}
+
+// ---- target: client assertions (SMART Backend Services) ----------------------------
+
+/// The client that authenticates with the fuzz key (kid `KID`), inline.
+const ASSERTION_CLIENT: &str = "smart-fuzz";
+
+fn token_url() -> String {
+    format!("{ISSUER}{}", oauth::TOKEN_PATH)
+}
+
+fn now_secs() -> u64 {
+    now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+fn assertion_header() -> Value {
+    json!({"alg": "EdDSA", "kid": KID, "typ": "JWT"})
+}
+
+fn assertion_claims(jti: &str) -> Value {
+    let now = now_secs();
+    json!({"iss": ASSERTION_CLIENT, "sub": ASSERTION_CLIENT, "aud": token_url(),
+           "iat": now, "exp": now + 240, "jti": jti})
+}
+
+fn assertion_claim_name() -> impl Strategy<Value = String> {
+    const NAMES: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+    prop_oneof![
+        7 => proptest::sample::select(&NAMES[..]).prop_map(str::to_owned),
+        1 => text(),
+    ]
+}
+
+/// Values near the rules' edges, and anything.
+fn assertion_claim_value() -> impl Strategy<Value = Value> {
+    let now = now_secs() as i64;
+    prop_oneof![
+        Just(json!(ASSERTION_CLIENT)),
+        Just(json!(CLIENT_ID)),
+        Just(json!(token_url())),
+        Just(json!([ISSUER, token_url()])),
+        Just(json!(ISSUER)),
+        (now - 200..now + 800).prop_map(Value::from),
+        "[a-z0-9]{0,300}".prop_map(Value::from),
+        json_value(),
+    ]
+}
+
+fn assertion_mutation() -> impl Strategy<Value = JwtMutation> {
+    token_mutation(assertion_claim_name, assertion_claim_value)
+}
+
+/// The rules an assertion that passes must meet (RFC 7523 3, SMART
+/// Backend Services), as a model independent of the code under test.
+fn assertion_meets_the_rules(assertion: &str, header: &Value, claims: &Value) -> bool {
+    let now = now_secs() as f64;
+    if assertion.len() > 8 * 1024 {
+        return false;
+    }
+    let header_ok = header["alg"] == "EdDSA"
+        && header["kid"] == KID
+        && header
+            .get("typ")
+            .is_none_or(|typ| typ.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT")))
+        && ["jku", "jwk", "x5u", "x5c", "crit"]
+            .iter()
+            .all(|name| header.get(*name).is_none());
+    let time = |name: &str| claims.get(name).map(Value::as_f64);
+    let times_ok = match time("exp") {
+        Some(Some(exp)) => now < exp + 60.0 && exp <= now + 360.0,
+        _ => false,
+    } && ["nbf", "iat"].iter().all(|name| match time(name) {
+        None => true,
+        Some(Some(t)) => t <= now + 60.0,
+        Some(None) => false,
+    });
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => *aud == token_url(),
+        Some(Value::Array(list)) => list.iter().any(|a| *a == token_url()),
+        _ => false,
+    };
+    let jti_ok = claims["jti"]
+        .as_str()
+        .is_some_and(|jti| !jti.is_empty() && jti.len() <= 256);
+    header_ok
+        && times_ok
+        && aud_ok
+        && jti_ok
+        && claims["iss"] == ASSERTION_CLIENT
+        && claims["sub"] == ASSERTION_CLIENT
+}
+
+fn assertion_material() -> &'static Material {
+    static MATERIAL: OnceLock<Material> = OnceLock::new();
+    MATERIAL.get_or_init(|| {
+        let mut document = material_document();
+        document["oauth_clients"]
+            .as_array_mut()
+            .expect("clients")
+            .push(json!({"client_id": ASSERTION_CLIENT, "jwks": {"keys": [{
+                "kty": "OKP", "crv": "Ed25519", "kid": KID,
+                "x": URL_SAFE_NO_PAD.encode(keys().ed25519.public_key().as_ref()),
+            }]}}));
+        Material::from_secret_text(&document.to_string()).expect("the assertion material")
+    })
+}
+
+#[test]
+fn fuzz_client_assertions() {
+    use redox_destination::oauth::assertion::verify_assertion;
+    on_big_stack(|| {
+        let input = prop_oneof![
+            4 => assertion_mutation().prop_map(Some),
+            1 => Just(None),
+        ];
+        fuzz(
+            "client_assertion",
+            (input, text()),
+            |(mutation, arbitrary)| {
+                let material = &assertion_material().issuer;
+                let verify = |assertion: &str| {
+                    verify_assertion(assertion, None, material, None, &token_url(), now())
+                };
+                let Some(mutation) = mutation else {
+                    prop_assert!(verify(&arbitrary).is_err());
+                    return Ok(());
+                };
+                let (assertion, expect, header, claims) =
+                    mutated_token(&mutation, assertion_header(), assertion_claims("fuzz-jti"));
+                let result = verify(&assertion);
+                match expect {
+                    Expect::Accept => {
+                        prop_assert!(
+                            result.is_ok(),
+                            "a valid assertion was refused: {:?}",
+                            result
+                        )
+                    }
+                    Expect::Refuse => {
+                        prop_assert!(
+                            result.is_err(),
+                            "a tampered assertion verified: {}",
+                            assertion
+                        )
+                    }
+                    Expect::Any => {
+                        let resigned = matches!(
+                            mutation,
+                            JwtMutation::ResignedHeader(..) | JwtMutation::ResignedClaim(..)
+                        );
+                        let valid = assertion_meets_the_rules(&assertion, &header, &claims);
+                        if result.is_ok() {
+                            prop_assert!(
+                                valid,
+                                "an assertion against the rules passed: {} {}",
+                                header,
+                                claims
+                            );
+                        } else if resigned {
+                            prop_assert!(
+                                !valid,
+                                "a valid assertion was refused ({:?}): {} {}",
+                                result,
+                                header,
+                                claims
+                            );
+                        }
+                    }
+                }
+                if let Ok(verified) = &result {
+                    prop_assert_eq!(&verified.client.client_id, ASSERTION_CLIENT);
+                }
+                Ok(())
+            },
+        );
     });
 }
 
@@ -1324,6 +1519,18 @@ enum ClientAuth {
     Form(String, String),
     /// Form fields with raw, unencoded text.
     RawForm(String, String),
+    /// A client assertion of the assertion client, and whether it is the
+    /// valid one (signed, for this token URL, a fresh jti).
+    Assertion(String, bool),
+}
+
+/// A client assertion with the jti `n`: valid, or for another audience.
+fn fuzz_assertion(n: u64, valid: bool) -> ClientAuth {
+    let mut claims = assertion_claims(&format!("fuzz-{n}"));
+    if !valid {
+        claims["aud"] = json!(ISSUER);
+    }
+    ClientAuth::Assertion(signed_jwt(&b64(&assertion_header()), &b64(&claims)), valid)
 }
 
 fn secret_text() -> impl Strategy<Value = String> {
@@ -1349,6 +1556,8 @@ fn client_auth() -> impl Strategy<Value = ClientAuth> {
         1 => text().prop_map(ClientAuth::Header),
         3 => (client_id_text(), secret_text()).prop_map(|(i, s)| ClientAuth::Form(i, s)),
         1 => (text(), text()).prop_map(|(i, s)| ClientAuth::RawForm(i, s)),
+        2 => (any::<u64>(), any::<bool>()).prop_map(|(n, valid)| fuzz_assertion(n, valid)),
+        1 => text().prop_map(|garbage| ClientAuth::Assertion(garbage, false)),
     ]
 }
 
@@ -1361,6 +1570,8 @@ struct TokenRequest {
     auth: ClientAuth,
     extra: Option<(String, String)>,
     raw_body: Option<Vec<u8>>,
+    /// The fields as a JSON object (`application/json`) instead of a form.
+    json: bool,
 }
 
 fn token_request() -> impl Strategy<Value = TokenRequest> {
@@ -1380,9 +1591,10 @@ fn token_request() -> impl Strategy<Value = TokenRequest> {
         client_auth(),
         proptest::option::of((text(), text())),
         prop_oneof![8 => Just(None), 1 => bytes().prop_map(Some)],
+        prop_oneof![3 => Just(false), 1 => Just(true)],
     )
         .prop_map(
-            |(method, content_type, grant_type, scope, auth, extra, raw_body)| TokenRequest {
+            |(method, content_type, grant_type, scope, auth, extra, raw_body, json)| TokenRequest {
                 method,
                 content_type,
                 grant_type,
@@ -1390,57 +1602,108 @@ fn token_request() -> impl Strategy<Value = TokenRequest> {
                 auth,
                 extra,
                 raw_body,
+                json,
             },
         )
 }
 
 impl TokenRequest {
     fn build(&self) -> InboundRequest {
-        let mut headers = vec![("content-type".to_owned(), self.content_type.clone())];
-        let mut fields: Vec<String> = Vec::new();
-        if let Some(grant) = &self.grant_type {
-            fields.push(format!("grant_type={}", form_encode(grant)));
-        }
-        if let Some(scope) = &self.scope {
-            fields.push(format!("scope={}", form_encode(scope)));
-        }
-        match &self.auth {
-            ClientAuth::Basic(id, secret) => headers.push((
-                "authorization".into(),
-                format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
-            )),
-            ClientAuth::BasicBytes(raw) => headers.push((
-                "authorization".into(),
-                format!("Basic {}", STANDARD.encode(raw)),
-            )),
-            ClientAuth::Header(value) => headers.push(("authorization".into(), value.clone())),
-            ClientAuth::Form(id, secret) => {
-                fields.push(format!("client_id={}", form_encode(id)));
-                fields.push(format!("client_secret={}", form_encode(secret)));
-            }
-            ClientAuth::RawForm(id, secret) => {
-                fields.push(format!("client_id={id}"));
-                fields.push(format!("client_secret={secret}"));
-            }
-        }
-        if let Some((name, value)) = &self.extra {
-            fields.push(format!("{name}={value}"));
-        }
-        let body = match &self.raw_body {
-            Some(raw) => raw.clone(),
-            None => fields.join("&").into_bytes(),
+        let mut headers: Vec<(String, String)> = self.authorization().into_iter().collect();
+        let fields = self.fields();
+        let body = if self.json {
+            headers.push(("content-type".into(), "application/json".into()));
+            // Member by member, so a name may repeat.
+            let members: Vec<String> = fields
+                .iter()
+                .map(|(name, value, _)| format!("{}:{}", json!(name), json!(value)))
+                .collect();
+            format!("{{{}}}", members.join(",")).into_bytes()
+        } else {
+            headers.push(("content-type".into(), self.content_type.clone()));
+            let pairs: Vec<&str> = fields.iter().map(|(_, _, pair)| pair.as_str()).collect();
+            pairs.join("&").into_bytes()
         };
+        let body = self.raw_body.clone().unwrap_or(body);
         let mut request = inbound(&self.method, oauth::TOKEN_PATH, "", headers, body);
         request.origin = Origin::new(FrontDoor::LocalServer);
         request
     }
 
-    /// Whether any reading of the presented credentials is the configured
-    /// client (Basic is read raw and form-decoded, RFC 6749 2.3.1).
-    fn presents_the_client(&self) -> bool {
-        let is_client = |id: &[u8], secret: &[u8]| {
-            id == CLIENT_ID.as_bytes() && secret == CLIENT_SECRET.as_bytes()
+    /// The Authorization header the client authentication puts there.
+    fn authorization(&self) -> Option<(String, String)> {
+        let value = match &self.auth {
+            ClientAuth::Basic(id, secret) => {
+                format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+            }
+            ClientAuth::BasicBytes(raw) => format!("Basic {}", STANDARD.encode(raw)),
+            ClientAuth::Header(value) => value.clone(),
+            _ => return None,
         };
+        Some(("authorization".into(), value))
+    }
+
+    /// The body's fields: name, value (as a JSON body carries it) and the
+    /// `name=value` text of a form body.
+    fn fields(&self) -> Vec<(String, String, String)> {
+        let encoded = |name: &str, value: &str| {
+            (
+                name.to_owned(),
+                value.to_owned(),
+                format!("{name}={}", form_encode(value)),
+            )
+        };
+        let mut fields = Vec::new();
+        fields.extend(self.grant_type.as_deref().map(|g| encoded("grant_type", g)));
+        fields.extend(self.scope.as_deref().map(|s| encoded("scope", s)));
+        match &self.auth {
+            ClientAuth::Form(id, secret) => {
+                fields.push(encoded("client_id", id));
+                fields.push(encoded("client_secret", secret));
+            }
+            ClientAuth::RawForm(id, secret) => {
+                fields.push(("client_id".into(), id.clone(), format!("client_id={id}")));
+                fields.push((
+                    "client_secret".into(),
+                    secret.clone(),
+                    format!("client_secret={secret}"),
+                ));
+            }
+            ClientAuth::Assertion(assertion, _) => {
+                fields.push(encoded(
+                    "client_assertion_type",
+                    oauth::assertion::ASSERTION_TYPE,
+                ));
+                fields.push(encoded("client_assertion", assertion));
+            }
+            _ => {}
+        }
+        if let Some((name, value)) = &self.extra {
+            fields.push((name.clone(), value.clone(), format!("{name}={value}")));
+        }
+        fields
+    }
+
+    /// Whether the request presents a credential of a configured client:
+    /// the valid client assertion, or (any reading of) the client's secret
+    /// (Basic is read raw and form-decoded, RFC 6749 2.3.1).
+    fn presents_the_client(&self) -> bool {
+        if let ClientAuth::Assertion(_, valid) = &self.auth {
+            return *valid;
+        }
+        if self.json && self.raw_body.is_none() {
+            let request = self.build();
+            let body: Option<Map<String, Value>> = serde_json::from_slice(&request.body).ok();
+            let field = |name: &str| {
+                body.as_ref()
+                    .and_then(|b| b.get(name))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let form_ok = field("client_id").as_deref() == Some(CLIENT_ID)
+                && field("client_secret").as_deref() == Some(CLIENT_SECRET);
+            return form_ok || self.basic_presents_the_client();
+        }
         let form_pair = |body: &str| {
             let mut id = None;
             let mut secret = None;
@@ -1456,6 +1719,13 @@ impl TokenRequest {
         };
         let request = self.build();
         let body = String::from_utf8_lossy(&request.body).into_owned();
+        let form_ok = form_pair(&body).is_some_and(|(id, secret)| is_client(&id, &secret));
+        self.basic_presents_the_client() || form_ok
+    }
+
+    /// Whether the Basic credentials, read raw or form-decoded, are the
+    /// client's.
+    fn basic_presents_the_client(&self) -> bool {
         // RFC 7617: the user id ends at the first colon.
         let split = |t: String| t.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned()));
         let basic = match &self.auth {
@@ -1464,20 +1734,22 @@ impl TokenRequest {
             // Arbitrary header text is never taken to present the client.
             _ => None,
         };
-        let basic_ok = basic.is_some_and(|(id, secret)| {
+        basic.is_some_and(|(id, secret)| {
             is_client(id.as_bytes(), secret.as_bytes())
                 || is_client(&form_decode(&id), &form_decode(&secret))
-        });
-        let form_ok = form_pair(&body).is_some_and(|(id, secret)| is_client(&id, &secret));
-        basic_ok || form_ok
+        })
     }
+}
+
+fn is_client(id: &[u8], secret: &[u8]) -> bool {
+    id == CLIENT_ID.as_bytes() && secret == CLIENT_SECRET.as_bytes()
 }
 
 #[test]
 fn fuzz_oauth_token_endpoint() {
     on_big_stack(|| {
         let issuer = BuiltinIssuer::new(ISSUER, Duration::from_secs(300));
-        let material = material();
+        let material = assertion_material();
         fuzz("oauth_token_endpoint", token_request(), |spec| {
             let request = spec.build();
             match oauth::issue_token(&request, &issuer, &material.issuer, now()) {
@@ -1486,7 +1758,11 @@ fn fuzz_oauth_token_endpoint() {
                         spec.presents_the_client(),
                         "a token was issued without the client's credentials"
                     );
-                    prop_assert_eq!(&issued.client_id, CLIENT_ID);
+                    let expected = match spec.auth {
+                        ClientAuth::Assertion(..) => ASSERTION_CLIENT,
+                        _ => CLIENT_ID,
+                    };
+                    prop_assert_eq!(&issued.client_id, expected);
                     // The token it issued is one the jwt method accepts.
                     let issuers = [TrustedIssuer {
                         kind: IssuerKind::BuiltIn,
@@ -3036,6 +3312,10 @@ enum PreAuthInput {
     LambdaEvent,
     /// A JWT with many claims.
     JwtClaims,
+    /// A token request whose JSON body has many members.
+    TokenJson,
+    /// A token request with a client assertion of many claims, checked.
+    ClientAssertion,
 }
 
 fn pre_auth_input() -> impl Strategy<Value = (PreAuthInput, usize)> {
@@ -3050,6 +3330,8 @@ fn pre_auth_input() -> impl Strategy<Value = (PreAuthInput, usize)> {
         Just(PreAuthInput::HandshakeJson),
         Just(PreAuthInput::LambdaEvent),
         Just(PreAuthInput::JwtClaims),
+        Just(PreAuthInput::TokenJson),
+        Just(PreAuthInput::ClientAssertion),
     ];
     (kind, prop_oneof![1usize..64, 64usize..4096])
 }
@@ -3180,6 +3462,44 @@ fn run_pre_auth(kind: PreAuthInput, units: usize) -> usize {
                 keys: Some(&keys().key_set),
             }];
             let _ = verify_jwt(&token, &issuers, now());
+            size
+        }
+        PreAuthInput::TokenJson => {
+            let mut members: Map<String, Value> = (0..units)
+                .map(|i| (short_name(i), Value::from("%41")))
+                .collect();
+            members.insert("grant_type".into(), "client_credentials".into());
+            let body = serde_json::to_vec(&Value::Object(members)).expect("JSON");
+            let size = body.len();
+            let mut request = form_request(body, None);
+            request.headers[0].1 = "application/json".into();
+            let _ = oauth::TokenRequest::parse(&request);
+            size
+        }
+        PreAuthInput::ClientAssertion => {
+            let mut claims = assertion_claims("linear");
+            for i in 0..units {
+                claims[short_name(i)] = Value::from(i);
+            }
+            let assertion = signed_jwt(&b64(&assertion_header()), &b64(&claims));
+            let body = format!(
+                "grant_type=client_credentials&client_assertion_type={}&client_assertion={assertion}",
+                form_encode(oauth::assertion::ASSERTION_TYPE)
+            );
+            let size = body.len();
+            let request = form_request(body.into_bytes(), None);
+            if let Ok(parsed) = oauth::TokenRequest::parse(&request)
+                && let oauth::request::PresentedClient::Assertion { assertion, .. } = &parsed.client
+            {
+                let _ = oauth::assertion::verify_assertion(
+                    assertion,
+                    None,
+                    &assertion_material().issuer,
+                    None,
+                    &token_url(),
+                    now(),
+                );
+            }
             size
         }
     }

@@ -9,17 +9,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use support::{HttpAnswer, LocalServer, http_request, repo_root, venv_bin};
+use support::jwt::JwksServer;
+use support::{HttpAnswer, LocalServer, http_request, repo_root};
 
 const ISSUER: &str = "https://idp.example.com/oauth2/default";
 const AUDIENCE: &str = "api://redox-destination";
@@ -38,85 +35,7 @@ fn now_secs() -> u64 {
 
 /// Runs the independent signer/verifier with one JSON request.
 fn python(request: &Value) -> Value {
-    let script = repo_root().join("tests/fixtures/jwt/make_tokens.py");
-    let mut child = Command::new(venv_bin("python"))
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("write request");
-    let output = child.wait_with_output().expect("python output");
-    assert!(
-        output.status.success(),
-        "make_tokens.py failed (is PyJWT installed? run `make venv`): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("python answer is JSON")
-}
-
-/// A JWKS over plain HTTP on 127.0.0.1, counting the GETs it answers.
-struct JwksServer {
-    port: u16,
-    document: Arc<Mutex<String>>,
-    gets: Arc<AtomicUsize>,
-}
-
-impl JwksServer {
-    fn start(document: &Value) -> JwksServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind JWKS server");
-        let port = listener.local_addr().expect("addr").port();
-        let shared = Arc::new(Mutex::new(document.to_string()));
-        let gets = Arc::new(AtomicUsize::new(0));
-        let (doc, count) = (shared.clone(), gets.clone());
-        thread::spawn(move || {
-            for mut stream in listener.incoming().flatten() {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                let answer = if head.starts_with(b"GET /jwks.json ") {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let body = doc.lock().expect("document").clone();
-                    format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                        .into()
-                };
-                let _ = stream.write_all(answer.as_bytes());
-            }
-        });
-        JwksServer {
-            port,
-            document: shared,
-            gets,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/jwks.json", self.port)
-    }
-
-    fn publish(&self, document: &Value) {
-        *self.document.lock().expect("document") = document.to_string();
-    }
-
-    fn gets(&self) -> usize {
-        self.gets.load(Ordering::SeqCst)
-    }
+    support::jwt::python("make_tokens.py", request)
 }
 
 fn jwks(keys: &[&Value]) -> Value {
@@ -611,19 +530,26 @@ fn the_builtin_token_endpoint_issues_tokens_that_curl_fetches_and_pushes_use() {
         &["-u", &format!("{CLIENT_ID}:{CLIENT_SECRET}"), "-d", "x=1"],
     );
     assert_oauth_error(&no_grant, 400, "invalid_request");
-    let as_json = curl(
-        port,
-        "/oauth2/token",
-        &[
-            "-u",
-            &format!("{CLIENT_ID}:{CLIENT_SECRET}"),
-            "-H",
-            "content-type: application/json",
-            "-d",
-            r#"{"grant_type":"client_credentials"}"#,
-        ],
-    );
-    assert_oauth_error(&as_json, 400, "invalid_request");
+    // Redox's OAuth client may send JSON (its contentType setting): a JSON
+    // object of strings is read like the form; anything else is malformed.
+    let json_body = |body: &str| {
+        curl(
+            port,
+            "/oauth2/token",
+            &[
+                "-u",
+                &format!("{CLIENT_ID}:{CLIENT_SECRET}"),
+                "-H",
+                "content-type: application/json",
+                "-d",
+                body,
+            ],
+        )
+    };
+    let as_json = json_body(r#"{"grant_type":"client_credentials"}"#);
+    assert_eq!(as_json.status, 200, "{}", as_json.body);
+    let not_an_object = json_body(r#"["grant_type", "client_credentials"]"#);
+    assert_oauth_error(&not_an_object, 400, "invalid_request");
 
     // A token claiming to be ours but signed by another key is refused.
     assert_invalid_token(

@@ -99,11 +99,11 @@ impl Authenticator {
             .filter(|_| bearer)
             .and_then(|b| b.settings(&request.origin));
         let run = |material: &Material, remote_keys: Option<&KeySet>| {
-            let issuers = self.trusted_issuers(
-                remote_keys,
-                builtin.as_deref(),
-                material.issuer.verification_keys(),
-            );
+            let issuers = if bearer {
+                self.trusted_issuers(remote_keys, builtin.as_deref(), material)
+            } else {
+                Vec::new()
+            };
             check(material, &issuers)
         };
         let mut result = run(&material, remote_keys.as_deref());
@@ -139,12 +139,16 @@ impl Authenticator {
             )
     }
 
-    /// The issuers a bearer JWT may come from, with their keys.
+    /// The issuers a bearer JWT may come from, with their keys: the remote
+    /// issuer and the built-in one first, then the auth material's
+    /// `jwt_issuers` (a token is checked against the first issuer whose
+    /// `iss` it names, so those two win over an inline issuer of the same
+    /// name).
     fn trusted_issuers<'a>(
         &'a self,
         remote_keys: Option<&'a KeySet>,
         builtin: Option<&'a JwtSettings>,
-        builtin_keys: &'a KeySet,
+        material: &'a Material,
     ) -> Vec<TrustedIssuer<'a>> {
         let mut issuers = Vec::new();
         if let Some(remote) = &self.trust.remote {
@@ -158,9 +162,20 @@ impl Authenticator {
             issuers.push(TrustedIssuer {
                 kind: IssuerKind::BuiltIn,
                 settings,
-                keys: Some(builtin_keys),
+                keys: Some(material.issuer.verification_keys()),
             });
         }
+        issuers.extend(
+            material
+                .auth
+                .jwt_issuers
+                .iter()
+                .map(|inline| TrustedIssuer {
+                    kind: IssuerKind::Inline,
+                    settings: &inline.settings,
+                    keys: Some(inline.keys.set()),
+                }),
+        );
         issuers
     }
 }

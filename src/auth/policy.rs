@@ -104,11 +104,16 @@ impl AuthError {
             // A freshly rotated verification token sent only as Bearer.
             AuthError::Jwt(jwt::JwtError::NotAJwt) => true,
             // The built-in issuer's kids are public (its JWKS document), so
-            // a known kid failing otherwise reveals nothing.
-            AuthError::Jwt(jwt::JwtError::UnknownKeyId {
-                issuer: IssuerKind::BuiltIn,
-                ..
-            }) => true,
+            // a known kid failing otherwise reveals nothing; an inline
+            // issuer's keys (and the issuer itself) come from the material
+            // too, so a key or issuer added to the secret is found.
+            AuthError::Jwt(
+                jwt::JwtError::UnknownKeyId {
+                    issuer: IssuerKind::BuiltIn | IssuerKind::Inline,
+                    ..
+                }
+                | jwt::JwtError::UntrustedIssuer,
+            ) => true,
             AuthError::Jwt(_)
             | AuthError::NoCredential
             | AuthError::RepeatedCredentialHeader(_)

@@ -1925,6 +1925,7 @@ mod tests {
         let material = AuthMaterial {
             token_digests: vec![TokenDigest::of(b"tok")],
             sigv4_keys: keys.clone(),
+            ..AuthMaterial::default()
         };
         let policy = AuthPolicy {
             enabled: vec![AuthMethod::Token, AuthMethod::Sigv4],

@@ -2,13 +2,16 @@
 //! the verification token as `verification-token` and `authorization:
 //! Bearer`; an AwsSigv4 signature made with the aws-sigv4 crate over
 //! `content-type;host;x-amz-date` (plus `x-amz-security-token` with a
-//! session token), no `x-amz-content-sha256`; or an OAuth 2.0
-//! client-credentials token fetched first and sent as `Bearer`.
+//! session token), no `x-amz-content-sha256`; an OAuth 2.0
+//! client-credentials token fetched first (with a client secret, or a
+//! signed client assertion as SMART Backend does) and sent as `Bearer`; or
+//! a JWT signed here and sent as `Bearer` itself (JWT Bearer).
 //!
 //! Secrets live in [`Secret`], whose `Debug` prints nothing, and are never
 //! printed or logged.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -21,6 +24,8 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 
 use super::http::{Answer, HttpClient, Outgoing, TransportError, percent_encode};
 use super::report;
+use super::signing_key::SigningKey;
+use crate::oauth::assertion::ASSERTION_TYPE;
 
 /// A secret from the environment or a file (never an option's value).
 #[derive(Clone)]
@@ -53,13 +58,34 @@ pub struct Sigv4Key {
     pub service: String,
 }
 
-/// Redox's OAuth 2.0 2-legged credential (client credentials grant).
+/// Redox's OAuth 2.0 2-legged or SMART Backend credential (client
+/// credentials grant).
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
     pub token_url: Uri,
     pub client_id: String,
-    pub client_secret: Secret,
+    pub authentication: ClientAuth,
     pub scope: Option<String>,
+}
+
+/// How the client authenticates at the token URL.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// HTTP Basic with the client secret (OAuth 2.0 2-legged).
+    Secret(Secret),
+    /// A client assertion signed with this key (SMART Backend Services,
+    /// RFC 7523 `private_key_jwt`).
+    Assertion(Arc<SigningKey>),
+}
+
+/// Redox's JWT Bearer credential: a JWT signed with its key, sent as the
+/// Bearer itself.
+#[derive(Debug, Clone)]
+pub struct JwtBearer {
+    pub key: Arc<SigningKey>,
+    pub issuer: String,
+    pub subject: String,
+    pub audience: String,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +95,7 @@ pub enum Credential {
     Token(Secret),
     Sigv4(Sigv4Key),
     OAuth(OAuthClient),
+    JwtBearer(JwtBearer),
 }
 
 impl Credential {
@@ -88,9 +115,19 @@ impl Credential {
                     ""
                 }
             ),
-            Credential::OAuth(client) => format!(
-                "OAuth 2.0 client credentials, client {} at {}",
-                client.client_id, client.token_url
+            Credential::OAuth(client) => match &client.authentication {
+                ClientAuth::Secret(_) => format!(
+                    "OAuth 2.0 client credentials, client {} at {}",
+                    client.client_id, client.token_url
+                ),
+                ClientAuth::Assertion(key) => format!(
+                    "SMART Backend client assertion ({}, kid {}), client {} at {}",
+                    key.alg, key.kid, client.client_id, client.token_url
+                ),
+            },
+            Credential::JwtBearer(jwt) => format!(
+                "JWT Bearer ({}, kid {}), iss {}, aud {}",
+                jwt.key.alg, jwt.key.kid, jwt.issuer, jwt.audience
             ),
         }
     }
@@ -109,14 +146,19 @@ pub enum CredentialError {
     Signing(String),
     #[error("a header value is not valid: {0}")]
     Header(String),
+    #[error("signing the JWT failed: {0}")]
+    Jwt(String),
 }
 
 fn token_refusal(answer: &Answer) -> String {
     let hint = match answer.status {
-        401 => "the token endpoint refused the client: check the client id and secret",
+        401 => {
+            "the token endpoint refused the client: check the client id and its secret or key \
+             (kid, and the public key in the destination's oauth_clients)"
+        }
         400 => {
-            "the token endpoint refused the request (invalid_scope: the built-in issuer issues \
-             tokens without a scope, so leave --scope out)"
+            "the token endpoint refused the request (invalid_scope: ask only for scopes in the \
+             client's `scopes` in the auth material, or leave --scope out)"
         }
         status => report::hint(status),
     };
@@ -210,6 +252,12 @@ impl Presenter {
                     )?);
                 }
             }
+            Credential::JwtBearer(jwt) => {
+                let claims =
+                    SigningKey::claims(&jwt.issuer, &jwt.subject, &jwt.audience, SystemTime::now());
+                let token = jwt.key.sign(&claims).map_err(CredentialError::Jwt)?;
+                headers.push(header("authorization", &format!("Bearer {token}"))?);
+            }
         }
         Ok(headers)
     }
@@ -269,17 +317,40 @@ pub fn sign_sigv4(
 }
 
 /// The client credentials grant (RFC 6749 4.4): HTTP Basic with the id and
-/// secret form-encoded first (2.3.1), as Redox sends it by default.
+/// secret form-encoded first (2.3.1), as Redox sends it by default; or a
+/// client assertion in the form (RFC 7523 2.2), as SMART Backend does.
 async fn fetch_token(
     client: &HttpClient,
     oauth: &OAuthClient,
 ) -> Result<CachedToken, CredentialError> {
-    let basic = STANDARD.encode(format!(
-        "{}:{}",
-        percent_encode(&oauth.client_id),
-        percent_encode(oauth.client_secret.expose())
-    ));
     let mut form = "grant_type=client_credentials".to_owned();
+    let mut headers = vec![
+        header("content-type", "application/x-www-form-urlencoded")?,
+        header("accept", "application/json")?,
+    ];
+    match &oauth.authentication {
+        ClientAuth::Secret(secret) => {
+            let basic = STANDARD.encode(format!(
+                "{}:{}",
+                percent_encode(&oauth.client_id),
+                percent_encode(secret.expose())
+            ));
+            headers.push(header("authorization", &format!("Basic {basic}"))?);
+        }
+        ClientAuth::Assertion(key) => {
+            let claims = SigningKey::claims(
+                &oauth.client_id,
+                &oauth.client_id,
+                &oauth.token_url.to_string(),
+                SystemTime::now(),
+            );
+            let assertion = key.sign(&claims).map_err(CredentialError::Jwt)?;
+            form.push_str(&format!(
+                "&client_assertion_type={}&client_assertion={assertion}",
+                percent_encode(ASSERTION_TYPE)
+            ));
+        }
+    }
     if let Some(scope) = &oauth.scope {
         form.push_str("&scope=");
         form.push_str(&percent_encode(scope));
@@ -288,11 +359,7 @@ async fn fetch_token(
         .send(Outgoing {
             method: Method::POST,
             url: oauth.token_url.clone(),
-            headers: vec![
-                header("content-type", "application/x-www-form-urlencoded")?,
-                header("accept", "application/json")?,
-                header("authorization", &format!("Basic {basic}"))?,
-            ],
+            headers,
             body: Bytes::from(form),
         })
         .await?;

@@ -5,8 +5,10 @@
 //!
 //! - [`verify`]: both handshake forms and the refusals a safe destination owes;
 //! - [`send`]: pushes, one at a time, with a summary;
-//! - [`credential`]: the token, SigV4 and OAuth credentials, as Redox
-//!   presents them; [`sample`]: the built-in message;
+//! - [`credential`]: the token, SigV4, OAuth (secret or SMART client
+//!   assertion) and JWT Bearer credentials, as Redox presents them;
+//!   [`signing_key`]: the private key the JWTs are signed with;
+//!   [`sample`]: the built-in message;
 //! - [`http`]: the client (the project's one TLS stack) and the rule that
 //!   no secret crosses plain HTTP off this machine; [`report`]: hints per
 //!   status and the latency summary;
@@ -21,21 +23,26 @@ pub mod report;
 pub mod sample;
 pub mod secret_input;
 pub mod send;
+pub mod signing_key;
 pub mod verify;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use self::credential::{Credential, OAuthClient, Presenter, Secret, Sigv4Key};
+use self::credential::{
+    ClientAuth, Credential, JwtBearer, OAuthClient, Presenter, Secret, Sigv4Key,
+};
 use self::http::{HttpClient, check_secret_transport, parse_url};
 use self::secret_input::{
     OAUTH_CLIENT_SECRET, SIGV4_SECRET_ACCESS_KEY, SIGV4_SESSION_TOKEN, SecretOption, SecretReader,
     VERIFICATION_TOKEN,
 };
+use self::signing_key::SigningKey;
 
 /// A Redox destination. With no subcommand: Lambda mode when
 /// AWS_LAMBDA_RUNTIME_API is set, otherwise the local server.
@@ -54,6 +61,24 @@ enum Command {
     /// Push messages to URL exactly as Redox does, one at a time, and
     /// summarise the answers
     Send(Box<SendArgs>),
+    /// Print the public half of a PKCS#8 PEM private key as a JWK Set, to
+    /// paste into the auth material (an oauth_clients or jwt_issuers jwks)
+    Jwk(JwkArgs),
+}
+
+#[derive(Args)]
+struct JwkArgs {
+    /// The private key (unencrypted PKCS#8 PEM: RSA, EC P-256/P-384 or
+    /// Ed25519, as `openssl genpkey` writes it); only its public half is printed
+    #[arg(long, value_name = "PATH")]
+    private_key_file: PathBuf,
+    /// The key's id (kid), as the JWTs signed with it name it
+    #[arg(long, value_name = "KID")]
+    kid: String,
+    /// The algorithm it signs with (default: RS384 for RSA, ES384 for
+    /// P-384, ES256 for P-256, EdDSA for Ed25519)
+    #[arg(long, value_name = "ALG")]
+    alg: Option<String>,
 }
 
 #[derive(Args)]
@@ -114,6 +139,8 @@ struct SendArgs {
     #[command(flatten)]
     oauth: OAuthArgs,
     #[command(flatten)]
+    jwt: JwtBearerArgs,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -163,9 +190,51 @@ struct OAuthArgs {
     /// Refused: a value here shows in `ps` and shell history
     #[arg(long, hide = true, value_name = "VALUE")]
     client_secret: Option<String>,
-    /// OAuth scope to request (the built-in issuer issues none: leave it out)
+    /// Authenticate at the token URL with a client assertion (SMART Backend
+    /// Services) signed with this PKCS#8 PEM private key, instead of a
+    /// client secret
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "client_assertion_kid",
+        conflicts_with = "client_secret_file"
+    )]
+    client_assertion_key_file: Option<PathBuf>,
+    /// The kid of the assertion key, as in the client's jwks
+    #[arg(long, value_name = "KID", requires = "client_assertion_key_file")]
+    client_assertion_kid: Option<String>,
+    /// The algorithm the assertion is signed with (default: RS384 for RSA,
+    /// ES384 for P-384, ES256 for P-256, EdDSA for Ed25519)
+    #[arg(long, value_name = "ALG", requires = "client_assertion_key_file")]
+    client_assertion_alg: Option<String>,
+    /// OAuth scope to request (the built-in issuer grants only scopes in the
+    /// client's `scopes`; leave it out for a client without)
     #[arg(long)]
     scope: Option<String>,
+}
+
+#[derive(Args)]
+struct JwtBearerArgs {
+    /// Send a JWT signed with this PKCS#8 PEM private key as the Bearer
+    /// itself, as Redox's JWT Bearer credential does (a fresh one per push)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["oauth_token_url", "sigv4"],
+          requires_all = ["jwt_kid", "jwt_issuer", "jwt_audience"])]
+    jwt_key_file: Option<PathBuf>,
+    /// The JWT's kid (as in the destination's jwt_issuers jwks)
+    #[arg(long, value_name = "KID", requires = "jwt_key_file")]
+    jwt_kid: Option<String>,
+    /// The JWT's iss
+    #[arg(long, value_name = "ISS", requires = "jwt_key_file")]
+    jwt_issuer: Option<String>,
+    /// The JWT's aud
+    #[arg(long, value_name = "AUD", requires = "jwt_key_file")]
+    jwt_audience: Option<String>,
+    /// The JWT's sub (default: the issuer)
+    #[arg(long, value_name = "SUB", requires = "jwt_key_file")]
+    jwt_subject: Option<String>,
+    /// The algorithm (default by key type, as for --client-assertion-alg)
+    #[arg(long, value_name = "ALG", requires = "jwt_key_file")]
+    jwt_alg: Option<String>,
 }
 
 /// Runs a subcommand, or answers `None` when the arguments name none, so
@@ -218,6 +287,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             guard_transport(&url, "the verification token", &args.common)?;
             let client = client_for(&url, None, args.common.timeout)?;
             Ok(verify::run(&client, &url, &token).await)
+        }
+        Command::Jwk(args) => {
+            let key = SigningKey::from_file(&args.private_key_file, &args.kid, args.alg.as_deref())
+                .map_err(|why| format!("--private-key-file {why}"))?;
+            let set = serde_json::json!({ "keys": [key.public_jwk()] });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&set).map_err(|e| e.to_string())?
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Send(args) => {
             let url = parse_url(&args.url)?;
@@ -272,9 +351,16 @@ fn secrets_sent<'a>(
             )]
         }
         Credential::OAuth(oauth) => vec![
-            (&oauth.token_url, "the OAuth client secret"),
+            (
+                &oauth.token_url,
+                match oauth.authentication {
+                    ClientAuth::Secret(_) => "the OAuth client secret",
+                    ClientAuth::Assertion(_) => "a signed client assertion",
+                },
+            ),
             (url, "the OAuth access token"),
         ],
+        Credential::JwtBearer(_) => vec![(url, "a signed JWT bearer token")],
     }
 }
 
@@ -360,21 +446,43 @@ fn credential_of(args: &SendArgs, secrets: &mut SecretReader) -> Result<Credenti
         }));
     }
     if let Some(token_url) = &o.oauth_token_url {
+        let authentication = match (&o.client_assertion_key_file, &o.client_assertion_kid) {
+            (Some(path), Some(kid)) => ClientAuth::Assertion(Arc::new(
+                SigningKey::from_file(path, kid, o.client_assertion_alg.as_deref())
+                    .map_err(|why| format!("--client-assertion-key-file {why}"))?,
+            )),
+            _ => ClientAuth::Secret(
+                client_secret.ok_or_else(|| missing_secret(OAUTH_CLIENT_SECRET))?,
+            ),
+        };
         return Ok(Credential::OAuth(OAuthClient {
             token_url: parse_url(token_url).map_err(|e| format!("--oauth-token-url: {e}"))?,
             client_id: o
                 .client_id
                 .clone()
                 .ok_or_else(|| missing("--client-id", "REDOX_OAUTH_CLIENT_ID"))?,
-            client_secret: client_secret.ok_or_else(|| missing_secret(OAUTH_CLIENT_SECRET))?,
+            authentication,
             scope: o.scope.clone().filter(|s| !s.trim().is_empty()),
+        }));
+    }
+    let j = &args.jwt;
+    if let (Some(path), Some(kid), Some(issuer), Some(audience)) =
+        (&j.jwt_key_file, &j.jwt_kid, &j.jwt_issuer, &j.jwt_audience)
+    {
+        let key = SigningKey::from_file(path, kid, j.jwt_alg.as_deref())
+            .map_err(|why| format!("--jwt-key-file {why}"))?;
+        return Ok(Credential::JwtBearer(JwtBearer {
+            key: Arc::new(key),
+            issuer: issuer.clone(),
+            subject: j.jwt_subject.clone().unwrap_or_else(|| issuer.clone()),
+            audience: audience.clone(),
         }));
     }
     match token {
         Some(token) => Ok(Credential::Token(token)),
         None => Err(
             "no credential: set REDOX_VERIFICATION_TOKEN (or give --token-file PATH), --sigv4 \
-             with its key, or --oauth-token-url with a client"
+             with its key, --oauth-token-url with a client, or --jwt-key-file with its claims"
                 .into(),
         ),
     }
@@ -450,12 +558,98 @@ mod tests {
         let oauth = send_args(&OAUTH).unwrap();
         assert!(matches!(
             credential_of(&oauth, &mut secrets(&SECRETS)),
-            Ok(Credential::OAuth(c)) if c.scope.is_none() && c.client_secret.expose() == "c"
+            Ok(Credential::OAuth(OAuthClient { scope: None, authentication: ClientAuth::Secret(secret), .. }))
+                if secret.expose() == "c"
         ));
         assert!(send_args(&[SIGV4.as_slice(), OAUTH.as_slice()].concat()).is_err());
         let error = credential_of(&sigv4, &mut secrets(&[])).unwrap_err();
         assert!(error.contains("REDOX_SIGV4_SECRET_ACCESS_KEY"), "{error}");
         assert!(error.contains("--secret-access-key-file"), "{error}");
+    }
+
+    #[test]
+    fn smart_and_jwt_bearer_credentials_sign_with_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("key.pem");
+        std::fs::write(&pem, crate::auth::jwt::jwk::test_keys::p256_pem()).unwrap();
+        let pem = pem.to_str().unwrap();
+        let smart = send_args(
+            &[
+                &OAUTH[..],
+                &[
+                    "--client-assertion-key-file",
+                    pem,
+                    "--client-assertion-kid",
+                    "k1",
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        // No client secret is needed (nor read) for an assertion.
+        let credential = credential_of(&smart, &mut secrets(&[])).unwrap();
+        assert!(matches!(
+            &credential,
+            Credential::OAuth(OAuthClient { authentication: ClientAuth::Assertion(key), .. })
+                if key.alg == "ES256" && key.kid == "k1"
+        ));
+        assert!(
+            credential
+                .describe()
+                .contains("SMART Backend client assertion (ES256, kid k1)")
+        );
+        let jwt = send_args(&[
+            "--jwt-key-file",
+            pem,
+            "--jwt-kid",
+            "k1",
+            "--jwt-issuer",
+            "https://redox.example.com",
+            "--jwt-audience",
+            "https://destination.example.com",
+        ])
+        .unwrap();
+        let credential = credential_of(&jwt, &mut secrets(&[])).unwrap();
+        assert!(matches!(
+            &credential,
+            Credential::JwtBearer(JwtBearer { subject, .. }) if subject == "https://redox.example.com"
+        ));
+        // A kid is required; JWT Bearer excludes the other credentials; a
+        // key type fixes the algorithm.
+        assert!(send_args(&[&OAUTH[..], &["--client-assertion-key-file", pem]].concat()).is_err());
+        assert!(send_args(&["--jwt-key-file", pem, "--jwt-kid", "k"]).is_err());
+        let both = [
+            &OAUTH[..],
+            &[
+                "--jwt-key-file",
+                pem,
+                "--jwt-kid",
+                "k",
+                "--jwt-issuer",
+                "i",
+                "--jwt-audience",
+                "a",
+            ],
+        ]
+        .concat();
+        assert!(send_args(&both).is_err());
+        let wrong_alg = send_args(
+            &[
+                &OAUTH[..],
+                &[
+                    "--client-assertion-key-file",
+                    pem,
+                    "--client-assertion-kid",
+                    "k",
+                    "--client-assertion-alg",
+                    "RS384",
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let error = credential_of(&wrong_alg, &mut secrets(&[])).unwrap_err();
+        assert!(error.contains("signs with ES256, not RS384"), "{error}");
     }
 
     #[test]

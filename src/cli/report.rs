@@ -35,8 +35,10 @@ pub fn hint(status: u16) -> &'static str {
             "the body is larger than REDOX_MAX_BODY_BYTES (6 MiB) or Lambda's 6 MB request limit"
         }
         429 => {
-            "too many failed client authentications at the token endpoint: check the client \
-             secret, then wait for Retry-After"
+            "slow_down from the built-in token endpoint: too many failed or malformed token \
+             requests came from this source address (counted per address, never per client \
+             id: README, Throttling), so even a right credential from it is refused unchecked \
+             until Retry-After; fix the client secret or key, then wait for Retry-After"
         }
         500 => {
             "a bug in the destination (internal_error): nothing was queued; its log has a panic \
@@ -225,6 +227,9 @@ mod tests {
         let hints: std::collections::HashSet<&str> = statuses.iter().map(|s| hint(*s)).collect();
         assert_eq!(hints.len(), statuses.len());
         assert!(hint(401).contains("REDOX_AUTH_METHODS"));
+        // The throttle counts per source address (issue 21), not per client.
+        assert!(hint(429).contains("this source address"), "{}", hint(429));
+        assert!(!hint(429).contains("client authentications"));
         assert!(hint(503).contains("queue_unavailable"));
     }
 

@@ -88,7 +88,10 @@ impl Destination {
     fn failed_dependency(&self, refusal: &Refusal, record: &RequestRecord) -> Option<Dependency> {
         match refusal {
             Refusal::MaterialUnavailable(_) => Some(Dependency::SecretsManager),
-            Refusal::JwksUnavailable => Some(Dependency::Jwks),
+            Refusal::JwksUnavailable
+            | Refusal::OAuth(crate::oauth::OAuthError::ClientKeysUnavailable) => {
+                Some(Dependency::Jwks)
+            }
             Refusal::Sink(SinkError::TooLarge { .. }) => None,
             Refusal::Sink(error) => Some(error.dependency(self.sink.dependency())),
             Refusal::DeadlineExceeded(_) => record.waiting_on,

@@ -3,11 +3,17 @@
 //! token endpoint's failure throttle applied to each request: its source
 //! address's attempt reserved first, resolved once the outcome is known.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::log::RequestRecord;
 use super::{Destination, Refusal};
+use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::trust::JwksCache;
+use crate::auth::material::Material;
 use crate::inbound::InboundRequest;
+use crate::oauth::assertion::{AssertionError, jwks_url_of};
+use crate::oauth::request::PresentedClient;
 use crate::oauth::throttle::{Attempt, SourceKey};
 use crate::oauth::{self, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest};
 use crate::response::HttpResponse;
@@ -93,9 +99,11 @@ impl Destination {
 
     /// Parses the token request once, authenticates its client against the
     /// cached material (and once more against freshly fetched material, for
-    /// a secret rotated since), and resolves the reservation: given back
-    /// once the client has authenticated, or when nothing could be
-    /// evaluated; spent for a malformed request or a failed authentication.
+    /// a secret or key rotated since; and, for a client with a `jwks_url`,
+    /// once more against its re-fetched key set after an unknown `kid`), and
+    /// resolves the reservation: given back once the client has
+    /// authenticated, or when nothing could be evaluated; spent for a
+    /// malformed request or a failed authentication.
     async fn grant_token(
         &self,
         builtin: &BuiltinIssuer,
@@ -110,7 +118,7 @@ impl Destination {
                 return Err(error.into());
             }
         };
-        let material = match self.auth.material.current().await {
+        let mut material = match self.auth.material.current().await {
             Ok(material) => material,
             Err(error) => {
                 attempt.not_evaluated();
@@ -118,17 +126,56 @@ impl Destination {
             }
         };
         let origin = &request.origin;
-        let mut result = oauth::grant(&token_request, builtin, origin, &material.issuer, now);
-        if let Err(OAuthError::ClientMismatch) = result
+        let mut url_keys = client_url_keys(builtin, &token_request, &material).await;
+        let grant = |material: &Material, url_keys: Option<&KeySet>| {
+            oauth::grant(
+                &token_request,
+                builtin,
+                origin,
+                &material.issuer,
+                url_keys,
+                now,
+            )
+        };
+        let mut result = grant(&material, url_keys.as_ref().map(|(_, keys)| keys.as_ref()));
+        if let Err(error) = &result
+            && error.may_be_stale_material()
             && let Some(fresh) = self.auth.material.refresh_after_miss().await
         {
-            result = oauth::grant(&token_request, builtin, origin, &fresh.issuer, now);
+            material = fresh;
+            url_keys = client_url_keys(builtin, &token_request, &material).await;
+            result = grant(&material, url_keys.as_ref().map(|(_, keys)| keys.as_ref()));
+        }
+        if let Err(OAuthError::InvalidAssertion(AssertionError::UnknownKeyId(_))) = &result
+            && let Some((cache, _)) = &url_keys
+            && let Some(fresh) = cache.refresh_after_unknown_kid().await
+        {
+            result = grant(&material, Some(&fresh));
         }
         match &result {
-            Err(OAuthError::ClientMismatch | OAuthError::InvalidClient(_)) => attempt.failed(),
+            Err(error) if error.is_client_failure() => attempt.failed(),
+            // The client's key set could not be had: our outage, or its.
+            Err(OAuthError::ClientKeysUnavailable) => attempt.not_evaluated(),
             // Anything else comes after the client authenticated.
             _ => attempt.succeeded(),
         }
         Ok(result?)
     }
+}
+
+/// The key set of the client an assertion names, when that client
+/// registered a `jwks_url`: fetched (or served from its cache) only for
+/// such a request, never for a client-secret client.
+async fn client_url_keys(
+    builtin: &BuiltinIssuer,
+    token_request: &TokenRequest,
+    material: &Material,
+) -> Option<(Arc<JwksCache>, Arc<KeySet>)> {
+    let PresentedClient::Assertion { assertion, .. } = &token_request.client else {
+        return None;
+    };
+    let url = jwks_url_of(assertion, &material.issuer)?;
+    let cache = builtin.client_keys.cache(url)?;
+    let keys = cache.current().await?;
+    Some((cache, keys))
 }

@@ -113,16 +113,18 @@ impl Refusal {
                 )
                 .with_header("pragma", "no-cache");
                 match error {
-                    OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => response
-                        .with_header(
-                            "www-authenticate",
-                            format!("Basic realm=\"{}\"", oauth::REALM),
-                        ),
+                    _ if error.is_client_failure() => response.with_header(
+                        "www-authenticate",
+                        format!("Basic realm=\"{}\"", oauth::REALM),
+                    ),
                     OAuthError::MethodNotAllowed(allow) => response.with_header("allow", *allow),
-                    OAuthError::Throttled { retry_after_secs } => {
+                    OAuthError::Throttled { retry_after_secs }
+                    | OAuthError::ReplayCacheFull { retry_after_secs } => {
                         response.with_header("retry-after", retry_after_secs.to_string())
                     }
-                    OAuthError::NoSigningKey | OAuthError::SigningFailed => {
+                    OAuthError::NoSigningKey
+                    | OAuthError::SigningFailed
+                    | OAuthError::ClientKeysUnavailable => {
                         response.with_header("retry-after", RETRY_AFTER_SECS.to_string())
                     }
                     _ => response,

@@ -6,9 +6,12 @@
 //! This file: where the endpoints are, the refusals ([`OAuthError`], which
 //! [`crate::destination`] turns into the RFC 6749 5.2 answer), and the
 //! grant itself: a request parsed once ([`super::request`]), its client
-//! authenticated ([`super::client_auth`]), a token signed
-//! ([`super::mint`]). Pure: the material and the clock come in; failed
-//! attempts are counted by the caller ([`super::throttle`]).
+//! authenticated by secret ([`super::client_auth`]) or assertion
+//! ([`super::assertion`], its `jti` recorded in [`super::replay`]), the
+//! scope decided ([`super::scope`]), a token signed ([`super::mint`]).
+//! Pure but for the replay record: the material, a `jwks_url` client's
+//! fetched keys and the clock come in; failed attempts are counted by the
+//! caller ([`super::throttle`]).
 
 #![deny(
     clippy::indexing_slicing,
@@ -19,11 +22,15 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::client_auth::authenticate;
+use super::assertion::{AssertionError, verify_assertion};
+use super::client_auth::authenticate_secret;
 use super::mint::{IssuedToken, sign_token};
-use super::request::TokenRequest;
-use crate::auth::jwt::trust::BuiltinBase;
-use crate::auth::material::IssuerMaterial;
+use super::replay::{ReplayCache, ReplayRefusal};
+use super::request::{PresentedClient, TokenRequest};
+use super::scope::granted_scope;
+use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::trust::{BuiltinBase, ClientKeySets};
+use crate::auth::material::{IssuerMaterial, OAuthClient};
 use crate::inbound::{InboundRequest, Origin};
 use crate::oauth::throttle::{FailureLimits, FailureThrottle};
 
@@ -31,6 +38,8 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The realm of the `WWW-Authenticate: Basic` challenge.
 pub const REALM: &str = "redox-destination";
+/// Bound on fetching a client's `jwks_url` unless configured.
+pub const DEFAULT_CLIENT_JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// This function's own OAuth 2.0 token endpoint: where it is, how long its
 /// tokens live, and how failed client authentications are throttled.
@@ -42,6 +51,10 @@ pub struct BuiltinIssuer {
     pub token_lifetime: Duration,
     /// Failed client authentications at the token endpoint.
     pub failure_throttle: FailureThrottle,
+    /// The `jti`s of client assertions already accepted.
+    pub replay: ReplayCache,
+    /// The key sets of clients that registered a `jwks_url`.
+    pub client_keys: ClientKeySets,
 }
 
 impl BuiltinIssuer {
@@ -62,7 +75,23 @@ impl BuiltinIssuer {
             base,
             token_lifetime,
             failure_throttle: FailureThrottle::default(),
+            replay: ReplayCache::default(),
+            client_keys: ClientKeySets::https(DEFAULT_CLIENT_JWKS_TIMEOUT),
         }
+    }
+
+    /// The same issuer, fetching clients' `jwks_url`s with `client_keys`.
+    pub fn with_client_keys(mut self, client_keys: ClientKeySets) -> BuiltinIssuer {
+        self.client_keys = client_keys;
+        self
+    }
+
+    /// The token endpoint's URL for a request: the audience its client
+    /// assertions must name (SMART Backend Services).
+    pub fn token_url(&self, origin: &Origin) -> Option<String> {
+        self.base
+            .url(origin)
+            .map(|base| format!("{base}{TOKEN_PATH}"))
     }
 
     /// The same issuer with its token endpoint throttled at `limits`.
@@ -118,18 +147,27 @@ pub enum OAuthError {
     InvalidClient(&'static str),
     #[error("invalid_client: unknown client or wrong secret")]
     ClientMismatch,
+    #[error("invalid_client: client assertion: {0}")]
+    InvalidAssertion(AssertionError),
     #[error(
         "too many failed attempts from this source address; refused unchecked for {retry_after_secs} s"
     )]
     Throttled { retry_after_secs: u64 },
     #[error("unsupported_grant_type: only client_credentials is issued")]
     UnsupportedGrantType,
-    #[error("invalid_scope: a scope was requested; tokens here carry none")]
-    InvalidScope,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(&'static str),
     #[error("the auth material has no oauth_signing_keys")]
     NoSigningKey,
     #[error("signing the token failed")]
     SigningFailed,
+    #[error("the client's key set (jwks_url) could not be fetched")]
+    ClientKeysUnavailable,
+    #[error(
+        "{} client assertions are remembered and none has expired; retry in {retry_after_secs} s",
+        super::replay::MAX_REMEMBERED_ASSERTIONS
+    )]
+    ReplayCacheFull { retry_after_secs: u64 },
 }
 
 impl OAuthError {
@@ -137,12 +175,38 @@ impl OAuthError {
     pub fn error_code(&self) -> &'static str {
         match self {
             OAuthError::MethodNotAllowed(_) | OAuthError::InvalidRequest(_) => "invalid_request",
-            OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => "invalid_client",
+            OAuthError::InvalidClient(_)
+            | OAuthError::ClientMismatch
+            | OAuthError::InvalidAssertion(_) => "invalid_client",
             // RFC 8628 3.5, registered for the token endpoint: poll slower.
             OAuthError::Throttled { .. } => "slow_down",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidScope => "invalid_scope",
-            OAuthError::NoSigningKey | OAuthError::SigningFailed => "auth_unavailable",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::NoSigningKey
+            | OAuthError::SigningFailed
+            | OAuthError::ClientKeysUnavailable => "auth_unavailable",
+            // RFC 6749 4.1.2.1's code for an overloaded server.
+            OAuthError::ReplayCacheFull { .. } => "temporarily_unavailable",
+        }
+    }
+
+    /// Whether the client failed to authenticate: what the throttle counts.
+    pub fn is_client_failure(&self) -> bool {
+        matches!(
+            self,
+            OAuthError::InvalidClient(_)
+                | OAuthError::ClientMismatch
+                | OAuthError::InvalidAssertion(_)
+        )
+    }
+
+    /// Whether fresher auth material could turn this into a token: a
+    /// client, secret or key added or rotated since the cache was filled.
+    pub fn may_be_stale_material(&self) -> bool {
+        match self {
+            OAuthError::ClientMismatch => true,
+            OAuthError::InvalidAssertion(error) => error.may_be_stale_material(),
+            _ => false,
         }
     }
 
@@ -150,9 +214,14 @@ impl OAuthError {
         match self {
             OAuthError::MethodNotAllowed(_) => 405,
             // RFC 6749 5.2: 401 with a WWW-Authenticate challenge.
-            OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => 401,
+            OAuthError::InvalidClient(_)
+            | OAuthError::ClientMismatch
+            | OAuthError::InvalidAssertion(_) => 401,
             OAuthError::Throttled { .. } => 429,
-            OAuthError::NoSigningKey | OAuthError::SigningFailed => 503,
+            OAuthError::NoSigningKey
+            | OAuthError::SigningFailed
+            | OAuthError::ClientKeysUnavailable
+            | OAuthError::ReplayCacheFull { .. } => 503,
             _ => 400,
         }
     }
@@ -164,25 +233,26 @@ impl OAuthError {
             OAuthError::MethodNotAllowed("GET") => "Use GET.",
             OAuthError::MethodNotAllowed(_) => "Use POST.",
             OAuthError::InvalidRequest(why) => why,
-            OAuthError::InvalidClient(_) | OAuthError::ClientMismatch => {
-                "Client authentication failed."
-            }
+            OAuthError::InvalidClient(_)
+            | OAuthError::ClientMismatch
+            | OAuthError::InvalidAssertion(_) => "Client authentication failed.",
             OAuthError::Throttled { .. } => {
                 "Too many failed attempts from this address; retry after the Retry-After delay."
             }
             OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
-            OAuthError::InvalidScope => {
-                "Tokens from this endpoint carry no scope; leave the scope empty."
-            }
-            OAuthError::NoSigningKey | OAuthError::SigningFailed => {
-                "No token could be issued; retry later."
-            }
+            OAuthError::InvalidScope(why) => why,
+            OAuthError::NoSigningKey
+            | OAuthError::SigningFailed
+            | OAuthError::ClientKeysUnavailable
+            | OAuthError::ReplayCacheFull { .. } => "No token could be issued; retry later.",
         }
     }
 }
 
 /// Answers a token request: parses it, authenticates the client, and signs
-/// a token valid for the issuer's token lifetime from `now`.
+/// a token valid for the issuer's token lifetime from `now`. (No client's
+/// `jwks_url` is fetched here: [`crate::destination`] does that and calls
+/// [`grant`].)
 pub fn issue_token(
     request: &InboundRequest,
     issuer: &BuiltinIssuer,
@@ -190,7 +260,7 @@ pub fn issue_token(
     now: SystemTime,
 ) -> Result<IssuedToken, OAuthError> {
     let token_request = TokenRequest::parse(request)?;
-    grant(&token_request, issuer, &request.origin, material, now)
+    grant(&token_request, issuer, &request.origin, material, None, now)
 }
 
 /// Answers a parsed token request with `material`: authenticates the
@@ -201,22 +271,72 @@ pub fn grant(
     issuer: &BuiltinIssuer,
     origin: &Origin,
     material: &IssuerMaterial,
+    url_keys: Option<&KeySet>,
     now: SystemTime,
 ) -> Result<IssuedToken, OAuthError> {
-    let client = authenticate(&token_request.client, material)?;
+    // Routed here only when the base URL is known (see [`endpoint`]).
+    let base_url = issuer.base.url(origin).ok_or(OAuthError::SigningFailed)?;
+    let client = authenticate(token_request, issuer, origin, material, url_keys, now)?;
     if token_request.grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType);
     }
-    if token_request
-        .scope
-        .as_deref()
-        .is_some_and(|scope| !scope.trim().is_empty())
-    {
-        return Err(OAuthError::InvalidScope);
-    }
-    // Routed here only when the base URL is known (see [`endpoint`]).
-    let base_url = issuer.base.url(origin).ok_or(OAuthError::SigningFailed)?;
-    sign_token(issuer, base_url, material, &client.client_id, now)
+    let scope = granted_scope(token_request.scope.as_deref(), client.scopes.as_deref())?;
+    sign_token(
+        issuer,
+        base_url,
+        material,
+        &client.client_id,
+        scope.as_deref(),
+        now,
+    )
+}
+
+/// The configured client the request authenticates as: by secret, or by an
+/// assertion whose `jti` is then recorded as used.
+fn authenticate<'m>(
+    token_request: &TokenRequest,
+    issuer: &BuiltinIssuer,
+    origin: &Origin,
+    material: &'m IssuerMaterial,
+    url_keys: Option<&KeySet>,
+    now: SystemTime,
+) -> Result<&'m OAuthClient, OAuthError> {
+    let (assertion, client_id) = match &token_request.client {
+        PresentedClient::Secret { readings } => return authenticate_secret(readings, material),
+        PresentedClient::Assertion {
+            assertion,
+            client_id,
+        } => (assertion, client_id),
+    };
+    let token_url = issuer.token_url(origin).ok_or(OAuthError::SigningFailed)?;
+    let verified = verify_assertion(
+        assertion,
+        client_id.as_deref(),
+        material,
+        url_keys,
+        &token_url,
+        now,
+    )
+    .map_err(|error| match error {
+        AssertionError::KeysUnavailable => OAuthError::ClientKeysUnavailable,
+        other => OAuthError::InvalidAssertion(other),
+    })?;
+    let client = verified.client;
+    issuer
+        .replay
+        .record(
+            &client.client_id,
+            &verified.jti,
+            verified.acceptable_until,
+            now,
+        )
+        .map_err(|refusal| match refusal {
+            ReplayRefusal::Replayed => OAuthError::InvalidAssertion(AssertionError::Replayed),
+            ReplayRefusal::Full { retry_after } => OAuthError::ReplayCacheFull {
+                retry_after_secs: retry_after.as_secs(),
+            },
+        })?;
+    Ok(client)
 }
 
 #[cfg(test)]
@@ -238,6 +358,7 @@ mod tests {
     use crate::auth::jwt::trust::IssuerKind;
     use crate::auth::jwt::{JwtError, TrustedIssuer, verify_jwt};
     use crate::inbound::{FrontDoor, Origin};
+    use crate::oauth::assertion::AssertionError;
     use crate::oauth::{MAX_FORM_BYTES, jwks_document};
 
     const BASE: &str = "https://abc.lambda-url.us-east-1.on.aws";
@@ -585,6 +706,165 @@ mod tests {
             claims_of(&issued.access_token)["iss"],
             "https://abc.lambda-url.us-east-1.on.aws"
         );
+    }
+
+    /// Material with a SMART client (inline RSA key, scopes) beside `redox`.
+    fn smart_material(pair: &aws_lc_rs::signature::RsaKeyPair) -> IssuerMaterial {
+        use crate::auth::material::{ClientAuthentication, PublicKeys};
+        let mut m = material();
+        let jwks = serde_json::json!({"keys": [test_keys::rsa_jwk(pair, "smart-1")]});
+        m.add_client_at(
+            "t",
+            "smart",
+            ClientAuthentication::Jwks(PublicKeys::from_value(&jwks, "t").unwrap()),
+            Some(vec!["system/*.write".into(), "system/Patient.read".into()]),
+        )
+        .unwrap();
+        m
+    }
+
+    fn smart_assertion(pair: &aws_lc_rs::signature::RsaKeyPair, jti: &str) -> String {
+        use crate::auth::jwt::verify::test_tokens::{Signer, token};
+        let exp = now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 240;
+        token(
+            &serde_json::json!({"alg": "RS384", "kid": "smart-1", "typ": "JWT"}),
+            &serde_json::json!({"iss": "smart", "sub": "smart", "exp": exp, "jti": jti,
+                                "aud": format!("{BASE}{TOKEN_PATH}")}),
+            Signer::Rsa(pair, &aws_lc_rs::signature::RSA_PKCS1_SHA384),
+        )
+    }
+
+    fn assertion_body(assertion: &str, extra: &str) -> String {
+        format!(
+            "grant_type=client_credentials&client_assertion_type={}&client_assertion={assertion}{extra}",
+            "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+        )
+    }
+
+    #[test]
+    fn a_signed_assertion_gets_a_token_with_the_scope_asked_for_once() {
+        let pair = test_keys::rsa_pair();
+        let m = smart_material(&pair);
+        let issuer = issuer();
+        let body = assertion_body(&smart_assertion(&pair, "jti-1"), "&scope=system%2F*.write");
+        let issued = issue_token(&token_request(&[], &body), &issuer, &m, now()).unwrap();
+        assert_eq!(issued.client_id, "smart");
+        assert_eq!(issued.scope.as_deref(), Some("system/*.write"));
+        assert_eq!(issued.response_body()["scope"], "system/*.write");
+        assert_eq!(claims_of(&issued.access_token)["scope"], "system/*.write");
+        // The same assertion again: a replay.
+        let again = issue_token(&token_request(&[], &body), &issuer, &m, now()).unwrap_err();
+        assert_eq!(
+            again,
+            OAuthError::InvalidAssertion(AssertionError::Replayed)
+        );
+        assert_eq!(
+            (again.status(), again.error_code()),
+            (401, "invalid_client")
+        );
+        // A scope the client was not given, after it authenticated.
+        let body = assertion_body(&smart_assertion(&pair, "jti-2"), "&scope=system%2F*.*");
+        let error = issue_token(&token_request(&[], &body), &issuer, &m, now()).unwrap_err();
+        assert_eq!((error.status(), error.error_code()), (400, "invalid_scope"));
+    }
+
+    #[test]
+    fn secrets_and_assertions_authenticate_only_their_own_kind_of_client() {
+        let pair = test_keys::rsa_pair();
+        let m = smart_material(&pair);
+        let issuer = issuer();
+        // An assertion naming the client-secret client `redox`.
+        let redox_assertion = {
+            use crate::auth::jwt::verify::test_tokens::{Signer, token};
+            token(
+                &serde_json::json!({"alg": "RS384", "kid": "smart-1"}),
+                &serde_json::json!({"iss": "redox", "sub": "redox", "exp": 1_800_000_100u64,
+                                    "jti": "x", "aud": format!("{BASE}{TOKEN_PATH}")}),
+                Signer::Rsa(&pair, &aws_lc_rs::signature::RSA_PKCS1_SHA384),
+            )
+        };
+        let error = issue_token(
+            &token_request(&[], &assertion_body(&redox_assertion, "")),
+            &issuer,
+            &m,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            OAuthError::InvalidAssertion(AssertionError::SecretClient)
+        );
+        assert_eq!(error.status(), 401);
+        // A secret presented for the SMART client's id, an empty one too
+        // (a client with keys has no secret to match, not an empty one).
+        for request in [
+            token_request(
+                &[("authorization", &basic("smart", SECRET))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[("authorization", &basic("smart", ""))],
+                "grant_type=client_credentials",
+            ),
+            token_request(
+                &[],
+                "grant_type=client_credentials&client_id=smart&client_secret=",
+            ),
+        ] {
+            let error = issue_token(&request, &issuer, &m, now()).unwrap_err();
+            assert_eq!(error, OAuthError::ClientMismatch);
+        }
+        // Both at once: malformed.
+        for (headers, extra) in [
+            (vec![("authorization", basic("smart", SECRET))], ""),
+            (vec![], "&client_secret=x"),
+        ] {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let body = assertion_body(&smart_assertion(&pair, "both"), extra);
+            let error =
+                issue_token(&token_request(&headers, &body), &issuer, &m, now()).unwrap_err();
+            assert!(matches!(error, OAuthError::InvalidRequest(_)), "{error}");
+        }
+        // The assertion type must be jwt-bearer; the two go together.
+        let body =
+            assertion_body(&smart_assertion(&pair, "t"), "").replace("jwt-bearer", "saml2-bearer");
+        let error = issue_token(&token_request(&[], &body), &issuer, &m, now()).unwrap_err();
+        assert!(matches!(error, OAuthError::InvalidClient(_)), "{error}");
+        let body = format!(
+            "grant_type=client_credentials&client_assertion={}",
+            smart_assertion(&pair, "u")
+        );
+        let error = issue_token(&token_request(&[], &body), &issuer, &m, now()).unwrap_err();
+        assert!(matches!(error, OAuthError::InvalidRequest(_)), "{error}");
+    }
+
+    #[test]
+    fn a_json_body_is_read_like_a_form_and_unknown_parameters_are_ignored() {
+        let mut request = token_request(
+            &[],
+            &serde_json::json!({"grant_type": "client_credentials", "client_id": "redox",
+                                "client_secret": SECRET, "audience": "https://x", "resource": "r",
+                                "my_custom_field": "v"})
+            .to_string(),
+        );
+        request.headers[0].1 = "application/json; charset=utf-8".into();
+        assert_eq!(issue(&request).unwrap().client_id, "redox");
+        for bad in [
+            r#"{"grant_type": "client_credentials", "client_id": "redox", "client_secret": ["x"]}"#,
+            r#"{"grant_type": "client_credentials", "scope": 5}"#,
+            r#"{"grant_type": "client_credentials", "grant_type": "client_credentials"}"#,
+            r#"["grant_type"]"#,
+            r#"{"grant_type": "client_credentials"} x"#,
+            "grant_type=client_credentials",
+        ] {
+            request.body = Bytes::from(bad.to_owned());
+            let error = issue(&request).unwrap_err();
+            assert!(
+                matches!(error, OAuthError::InvalidRequest(_)),
+                "{bad}: {error}"
+            );
+        }
     }
 
     /// The claims of a JWT, unverified (the signature is tested elsewhere).

@@ -23,6 +23,8 @@ pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: u64,
     pub client_id: String,
+    /// The scope granted, when one was asked for.
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for IssuedToken {
@@ -30,6 +32,7 @@ impl std::fmt::Debug for IssuedToken {
         f.debug_struct("IssuedToken")
             .field("expires_in", &self.expires_in)
             .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -37,11 +40,15 @@ impl std::fmt::Debug for IssuedToken {
 impl IssuedToken {
     /// The RFC 6749 5.1 answer body.
     pub fn response_body(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "access_token": self.access_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
-        })
+        });
+        if let (Some(scope), Some(fields)) = (&self.scope, body.as_object_mut()) {
+            fields.insert("scope".into(), scope.as_str().into());
+        }
+        body
     }
 }
 
@@ -55,13 +62,14 @@ pub fn jwks_document(material: &IssuerMaterial) -> serde_json::Value {
     serde_json::json!({ "keys": keys })
 }
 
-/// Signs an access token for `client_id` (RFC 9068 shape), issued at and
-/// for `base_url`.
+/// Signs an access token for `client_id` (RFC 9068 shape) with the
+/// `scope` granted, if any, issued at and for `base_url`.
 pub fn sign_token(
     issuer: &BuiltinIssuer,
     base_url: &str,
     material: &IssuerMaterial,
     client_id: &str,
+    scope: Option<&str>,
     now: SystemTime,
 ) -> Result<IssuedToken, OAuthError> {
     let key = material
@@ -75,7 +83,7 @@ pub fn sign_token(
     let lifetime = issuer.token_lifetime.as_secs();
     let mut jti = [0u8; 16];
     getrandom::fill(&mut jti).map_err(|_| OAuthError::SigningFailed)?;
-    let claims = serde_json::json!({
+    let mut claims = serde_json::json!({
         "iss": base_url,
         "aud": base_url,
         "sub": client_id,
@@ -84,6 +92,9 @@ pub fn sign_token(
         "exp": issued_at + lifetime,
         "jti": URL_SAFE_NO_PAD.encode(jti),
     });
+    if let (Some(scope), Some(fields)) = (scope, claims.as_object_mut()) {
+        fields.insert("scope".into(), scope.into());
+    }
     let mut header = jsonwebtoken::Header::new(key.algorithm);
     header.kid = Some(key.kid.clone());
     header.typ = Some("at+jwt".into());
@@ -93,5 +104,6 @@ pub fn sign_token(
         access_token,
         expires_in: lifetime,
         client_id: client_id.to_owned(),
+        scope: scope.map(str::to_owned),
     })
 }

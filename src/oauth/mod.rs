@@ -1,17 +1,23 @@
 //! The built-in OAuth 2.0 issuer (`REDOX_OAUTH_ISSUER`).
 //!
 //! - [`issuer`]: where its endpoints are, its refusals, and the grant.
-//! - [`request`]: the token request, parsed once in linear work.
-//! - [`client_auth`]: presented client credentials against the configured
-//!   clients, in constant time.
+//! - [`request`]: the token request (form or JSON), parsed once in linear
+//!   work.
+//! - [`client_auth`]: presented client secrets against the configured
+//!   clients, in constant time; [`assertion`]: signed client assertions
+//!   (SMART Backend Services), and [`replay`]: the `jti`s already used.
+//! - [`scope`]: which scopes a client is granted.
 //! - [`mint`]: the access tokens it signs and its JWKS document.
 //! - [`throttle`]: failed attempts per source address, so guessing client
 //!   secrets cannot go on and nobody can lock Redox out.
 
+pub mod assertion;
 pub mod client_auth;
 pub mod issuer;
 pub mod mint;
+pub mod replay;
 pub mod request;
+pub mod scope;
 pub mod throttle;
 
 pub use client_auth::matching_client;

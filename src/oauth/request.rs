@@ -1,6 +1,8 @@
 //! The token request (RFC 6749 4.4.2), parsed once, strictly, in work
-//! linear in its size: the method, the form body, and the client
-//! credentials it presents (HTTP Basic or form fields, RFC 6749 2.3.1).
+//! linear in its size: the method, the body (a form, or a JSON object of
+//! strings as Redox's OAuth client can send), and the client credentials it
+//! presents (HTTP Basic or body fields, RFC 6749 2.3.1; or a client
+//! assertion, RFC 7523 2.2). Unknown parameters are ignored (RFC 6749 3.2).
 //!
 //! It runs before the client is authenticated, so every step is counted
 //! ([`crate::work`]) and nothing is quadratic: repeated parameters are found
@@ -17,12 +19,14 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::fmt;
 
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::OAuthError;
+use super::assertion::ASSERTION_TYPE;
 use crate::inbound::{InboundRequest, form_decode};
 use crate::work;
 
@@ -35,13 +39,13 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The decoded form parameters of a token request, each name once.
-pub struct FormParameters(HashMap<String, String>);
+/// The parameters of a token request, decoded, each name once.
+pub struct Parameters(HashMap<String, String>);
 
-impl FormParameters {
+impl Parameters {
     /// Splits an `application/x-www-form-urlencoded` body into decoded
     /// parameters; a name sent twice is refused (RFC 6749 3.2).
-    pub fn parse(body: &str) -> Result<FormParameters, OAuthError> {
+    pub fn parse(body: &str) -> Result<Parameters, OAuthError> {
         work::count(body.len());
         let mut parameters = HashMap::new();
         for part in body.split('&').filter(|part| !part.is_empty()) {
@@ -58,7 +62,21 @@ impl FormParameters {
                 }
             }
         }
-        Ok(FormParameters(parameters))
+        Ok(Parameters(parameters))
+    }
+
+    /// Reads an `application/json` body: one object whose values are all
+    /// strings, each name once.
+    pub fn parse_json(body: &[u8]) -> Result<Parameters, OAuthError> {
+        // serde_json reads each byte a bounded number of times.
+        work::count(body.len());
+        serde_json::from_slice::<StringObject>(body)
+            .map(|StringObject(parameters)| Parameters(parameters))
+            .map_err(|_| {
+                OAuthError::InvalidRequest(
+                    "A JSON body must be one object of string values, each name once.",
+                )
+            })
     }
 
     /// The value of `name`, decoded.
@@ -68,16 +86,64 @@ impl FormParameters {
     }
 }
 
+/// A JSON object of string values with no name twice.
+struct StringObject(HashMap<String, String>);
+
+impl<'de> serde::Deserialize<'de> for StringObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StringObjectVisitor)
+    }
+}
+
+struct StringObjectVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StringObjectVisitor {
+    type Value = StringObject;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of strings")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StringObject, A::Error> {
+        let mut parameters = HashMap::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let value: String = map.next_value()?;
+            work::count(name.len() + 1);
+            match parameters.entry(name) {
+                Entry::Occupied(_) => {
+                    return Err(serde::de::Error::custom("a parameter is repeated"));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
+        }
+        Ok(StringObject(parameters))
+    }
+}
+
 /// Client credentials as presented, never yet compared with any client.
-pub struct PresentedClient {
-    /// Candidate (id, secret) readings: Basic credentials are meant to be
-    /// form-encoded (RFC 6749 2.3.1) but many clients send them raw.
-    pub readings: Vec<(String, String)>,
+pub enum PresentedClient {
+    /// A client id and secret: candidate (id, secret) readings, since Basic
+    /// credentials are meant to be form-encoded (RFC 6749 2.3.1) but many
+    /// clients send them raw.
+    Secret { readings: Vec<(String, String)> },
+    /// A signed client assertion (RFC 7523 2.2), with the `client_id`
+    /// parameter if one was sent too.
+    Assertion {
+        assertion: String,
+        client_id: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for PresentedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PresentedClient").finish_non_exhaustive()
+        match self {
+            PresentedClient::Secret { .. } => f.debug_struct("Secret").finish_non_exhaustive(),
+            PresentedClient::Assertion { .. } => {
+                f.debug_struct("Assertion").finish_non_exhaustive()
+            }
+        }
     }
 }
 
@@ -86,7 +152,7 @@ pub struct TokenRequest {
     pub grant_type: String,
     pub scope: Option<String>,
     pub client: PresentedClient,
-    pub parameters: FormParameters,
+    pub parameters: Parameters,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -106,7 +172,7 @@ impl TokenRequest {
         if request.method != "POST" {
             return Err(OAuthError::MethodNotAllowed("POST"));
         }
-        let parameters = form_parameters(request)?;
+        let parameters = body_parameters(request)?;
         let grant_type = parameters
             .get("grant_type")
             .ok_or(OAuthError::InvalidRequest("grant_type is missing."))?
@@ -122,23 +188,30 @@ impl TokenRequest {
     }
 }
 
-fn form_parameters(request: &InboundRequest) -> Result<FormParameters, OAuthError> {
+fn body_parameters(request: &InboundRequest) -> Result<Parameters, OAuthError> {
     let media_type = request
         .header_values("content-type")
         .next()
         .and_then(|value| value.split(';').next())
         .map(str::trim);
-    if !media_type.is_some_and(|t| t.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
-        return Err(OAuthError::InvalidRequest(
-            "The body must be application/x-www-form-urlencoded.",
-        ));
-    }
+    let json = match media_type {
+        Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => false,
+        Some(t) if t.eq_ignore_ascii_case("application/json") => true,
+        _ => {
+            return Err(OAuthError::InvalidRequest(
+                "The body must be application/x-www-form-urlencoded or application/json.",
+            ));
+        }
+    };
     if request.body.len() > MAX_FORM_BYTES {
         return Err(OAuthError::InvalidRequest("The body is too large."));
     }
+    if json {
+        return Parameters::parse_json(&request.body);
+    }
     let body = std::str::from_utf8(&request.body)
         .map_err(|_| OAuthError::InvalidRequest("The body is not UTF-8."))?;
-    FormParameters::parse(body)
+    Parameters::parse(body)
 }
 
 fn basic_credentials(value: &str) -> Result<PresentedClient, OAuthError> {
@@ -158,19 +231,48 @@ fn basic_credentials(value: &str) -> Result<PresentedClient, OAuthError> {
     } else {
         vec![raw, form]
     };
-    Ok(PresentedClient { readings })
+    Ok(PresentedClient::Secret { readings })
 }
 
-/// The client a token request authenticates as: by Basic, or by form fields.
+/// The client a token request authenticates as: by a client assertion, by
+/// Basic, or by body fields. One method per request (RFC 6749 2.3): an
+/// assertion next to a secret is malformed.
 fn presented_client(
     request: &InboundRequest,
-    parameters: &FormParameters,
+    parameters: &Parameters,
 ) -> Result<PresentedClient, OAuthError> {
     let authorization = request
         .single_header("authorization")
         .map_err(|_| OAuthError::InvalidRequest("The authorization header is repeated."))?;
     let form_id = parameters.get("client_id");
     let form_secret = parameters.get("client_secret");
+    match (
+        parameters.get("client_assertion_type"),
+        parameters.get("client_assertion"),
+    ) {
+        (None, None) => {}
+        (Some(assertion_type), Some(assertion)) => {
+            if authorization.is_some() || form_secret.is_some() {
+                return Err(OAuthError::InvalidRequest(
+                    "A client assertion and client credentials were both presented; use one.",
+                ));
+            }
+            if assertion_type != ASSERTION_TYPE {
+                return Err(OAuthError::InvalidClient(
+                    "the client_assertion_type is not jwt-bearer (RFC 7523)",
+                ));
+            }
+            return Ok(PresentedClient::Assertion {
+                assertion: assertion.to_owned(),
+                client_id: form_id.map(str::to_owned),
+            });
+        }
+        _ => {
+            return Err(OAuthError::InvalidRequest(
+                "client_assertion and client_assertion_type go together.",
+            ));
+        }
+    }
     match authorization {
         Some(value) => {
             let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
@@ -180,10 +282,13 @@ fn presented_client(
                 ));
             }
             let client = basic_credentials(credentials)?;
+            let PresentedClient::Secret { readings } = &client else {
+                return Ok(client);
+            };
             // RFC 6749 2.3 asks clients for one method per request; some send
             // the same credentials both ways, which is accepted only when
             // the two agree.
-            let agrees = client.readings.iter().any(|(id, secret)| {
+            let agrees = readings.iter().any(|(id, secret)| {
                 form_id.is_none_or(|form_id| form_id == id)
                     && form_secret.is_none_or(|form_secret| form_secret == secret)
             });
@@ -195,7 +300,7 @@ fn presented_client(
             Ok(client)
         }
         None => match (form_id, form_secret) {
-            (Some(id), Some(secret)) => Ok(PresentedClient {
+            (Some(id), Some(secret)) => Ok(PresentedClient::Secret {
                 readings: vec![(id.to_owned(), secret.to_owned())],
             }),
             _ => Err(OAuthError::InvalidClient(

@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod faults;
 pub mod function_url;
+pub mod jwt;
 pub mod signers;
 pub mod template;
 

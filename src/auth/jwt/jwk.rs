@@ -188,6 +188,16 @@ impl VerificationKey {
     }
 }
 
+impl VerificationKey {
+    /// One JWK, given as JSON, as a verification key; `None` for a key that
+    /// must not or cannot verify signatures.
+    pub fn from_jwk(value: &serde_json::Value) -> Option<VerificationKey> {
+        serde_json::from_value::<RawJwk>(value.clone())
+            .ok()
+            .and_then(VerificationKey::from_raw)
+    }
+}
+
 /// The algorithms of the allow-list, by their JOSE names. HMAC and `none`
 /// are deliberately absent.
 pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
@@ -355,7 +365,7 @@ impl SigningKey {
 }
 
 /// The DER inside a PEM block with the given label.
-fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, JwkError> {
+pub(crate) fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, JwkError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let Some((_, after_begin)) = pem.split_once(&begin) else {

@@ -10,6 +10,7 @@
 //! [`crate::auth::jwt::jwks`]'s.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub enum IssuerKind {
     Remote,
     /// This function's own token endpoint, keys from the auth material.
     BuiltIn,
+    /// An issuer whose public keys are inline in the auth material
+    /// (`jwt_issuers`), such as the key Redox signs JWT Bearer tokens with.
+    Inline,
 }
 
 /// Why a JWKS could not be had.
@@ -159,6 +163,85 @@ impl JwksCache {
             fetched_at: Instant::now(),
         });
         keys
+    }
+}
+
+/// Makes the key-set source for a URL (the HTTPS client, in production).
+pub type JwksSourceFactory = dyn Fn(&str) -> Result<Box<dyn JwksSource>, String> + Send + Sync;
+
+/// How long a client's fetched key set is trusted.
+pub const CLIENT_JWKS_TTL: Duration = Duration::from_secs(3600);
+/// Different `jwks_url`s whose key sets are kept at once.
+pub const MAX_CLIENT_JWKS_URLS: usize = 64;
+
+/// The key sets of the built-in token endpoint's clients that registered a
+/// `jwks_url` (SMART Backend Services): one [`JwksCache`] per URL, made
+/// the first time a request needs it, so a client-secret client or an
+/// unused URL is never fetched. Clones share their caches.
+#[derive(Clone)]
+pub struct ClientKeySets {
+    factory: Arc<JwksSourceFactory>,
+    caches: Arc<std::sync::Mutex<HashMap<String, Arc<JwksCache>>>>,
+    ttl: Duration,
+    refetch_interval: Duration,
+}
+
+impl std::fmt::Debug for ClientKeySets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientKeySets")
+            .field("ttl", &self.ttl)
+            .field("refetch_interval", &self.refetch_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKeySets {
+    pub fn new(factory: Arc<JwksSourceFactory>) -> ClientKeySets {
+        ClientKeySets {
+            factory,
+            caches: Arc::default(),
+            ttl: CLIENT_JWKS_TTL,
+            refetch_interval: DEFAULT_REFETCH_INTERVAL,
+        }
+    }
+
+    /// Key sets fetched over HTTPS, each fetch bounded by `timeout`.
+    pub fn https(timeout: Duration) -> ClientKeySets {
+        ClientKeySets::new(Arc::new(move |url: &str| {
+            crate::auth::jwt::jwks::HttpsJwks::new(url, timeout)
+                .map(|source| Box::new(source) as Box<dyn JwksSource>)
+        }))
+    }
+
+    /// The least time between two unknown-`kid` re-fetches of one URL.
+    pub fn with_refetch_interval(mut self, interval: Duration) -> ClientKeySets {
+        self.refetch_interval = interval;
+        self
+    }
+
+    /// The cache for `url`, made on first use; `None` when no source can be
+    /// made for it (a URL the material check should have refused).
+    pub fn cache(&self, url: &str) -> Option<Arc<JwksCache>> {
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cache) = caches.get(url) {
+            return Some(cache.clone());
+        }
+        let source = match (self.factory)(url) {
+            Ok(source) => source,
+            Err(why) => {
+                tracing::warn!(%why, "a client's jwks_url cannot be fetched");
+                return None;
+            }
+        };
+        // URLs come from the auth material; a set that changed many times
+        // over is simply fetched again.
+        if caches.len() >= MAX_CLIENT_JWKS_URLS {
+            caches.clear();
+        }
+        let cache =
+            Arc::new(JwksCache::new(source, self.ttl).with_refetch_interval(self.refetch_interval));
+        caches.insert(url.to_owned(), cache.clone());
+        Some(cache)
     }
 }
 

@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::auth::jwt::jwk::{KeySet, parse_algorithm};
+use crate::auth::jwt::jwk::{KeySet, VerificationKey, parse_algorithm};
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings};
 
 /// Bearer values longer than this are refused unread.
@@ -106,7 +106,7 @@ pub struct VerifiedJwt {
 }
 
 /// A value from a token, shortened to something safe to log.
-fn loggable(value: &str) -> String {
+pub fn loggable(value: &str) -> String {
     let mut shown: String = value
         .chars()
         .take(64)
@@ -139,40 +139,102 @@ fn json_object(part: &str, what: &'static str) -> Result<Map<String, Value>, Jwt
     }
 }
 
+/// A compact JWS split into its parts, each checked to be base64url; nothing
+/// decoded or verified yet.
+#[derive(Debug, Clone, Copy)]
+pub struct JwtParts<'t> {
+    pub header: &'t str,
+    pub claims: &'t str,
+    pub signature: &'t str,
+    /// `header.claims`: what the signature covers.
+    pub signed: &'t str,
+}
+
+impl<'t> JwtParts<'t> {
+    /// Splits a token of at most [`MAX_TOKEN_BYTES`] into three base64url
+    /// parts. The signature may be empty here, so that `alg: none` gets its
+    /// own refusal.
+    pub fn split(token: &'t str) -> Result<JwtParts<'t>, JwtError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwtError::TooLarge(token.len()));
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::NotAJwt);
+        };
+        if header.is_empty()
+            || claims.is_empty()
+            || ![header, claims, signature]
+                .iter()
+                .all(|part| is_base64url(part))
+        {
+            return Err(JwtError::NotAJwt);
+        }
+        let signed = token
+            .rsplit_once('.')
+            .map_or(token, |(signed, _signature)| signed);
+        Ok(JwtParts {
+            header,
+            claims,
+            signature,
+            signed,
+        })
+    }
+
+    /// The header, as a JSON object.
+    pub fn header_object(&self) -> Result<Map<String, Value>, JwtError> {
+        json_object(self.header, "the header is not a base64url JSON object")
+    }
+
+    /// The claims, as a JSON object.
+    pub fn claims_object(&self) -> Result<Map<String, Value>, JwtError> {
+        json_object(self.claims, "the claims are not a base64url JSON object")
+    }
+
+    /// Checks the signature with `key` for `alg`: the key's type must fit
+    /// the algorithm (and its own `alg`, when it names one).
+    pub fn verify_signature(&self, key: &VerificationKey, alg: Algorithm) -> Result<(), JwtError> {
+        if !key.kind.accepts(alg) || key.alg.is_some_and(|key_alg| key_alg != alg) {
+            return Err(JwtError::AlgorithmKeyMismatch {
+                alg: format!("{alg:?}"),
+                key: key.kind.as_str(),
+            });
+        }
+        match jsonwebtoken::crypto::verify(
+            self.signature,
+            self.signed.as_bytes(),
+            &key.decoding,
+            alg,
+        ) {
+            Ok(true) => Ok(()),
+            _ => Err(JwtError::BadSignature),
+        }
+    }
+}
+
+/// The header's `kid`, if it has one.
+pub fn key_id(header: &Map<String, Value>) -> Result<Option<&str>, JwtError> {
+    match header.get("kid") {
+        None => Ok(None),
+        Some(Value::String(kid)) => Ok(Some(kid.as_str())),
+        Some(_) => Err(JwtError::Malformed("kid is not a string")),
+    }
+}
+
 /// Checks one bearer JWT against the trusted issuers at `now`.
 pub fn verify_jwt(
     token: &str,
     issuers: &[TrustedIssuer<'_>],
     now: SystemTime,
 ) -> Result<VerifiedJwt, JwtError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(JwtError::TooLarge(token.len()));
-    }
-    let mut parts = token.split('.');
-    let (Some(header_part), Some(claims_part), Some(signature_part), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::NotAJwt);
-    };
-    // The signature may be empty here so that `alg: none` gets its own refusal.
-    if header_part.is_empty()
-        || claims_part.is_empty()
-        || ![header_part, claims_part, signature_part]
-            .iter()
-            .all(|part| is_base64url(part))
-    {
-        return Err(JwtError::NotAJwt);
-    }
-
-    let header = json_object(header_part, "the header is not a base64url JSON object")?;
+    let parts = JwtParts::split(token)?;
+    let header = parts.header_object()?;
     let alg = check_header(&header)?;
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.as_str()),
-        Some(_) => return Err(JwtError::Malformed("kid is not a string")),
-    };
+    let kid = key_id(&header)?;
 
-    let claims = json_object(claims_part, "the claims are not a base64url JSON object")?;
+    let claims = parts.claims_object()?;
     // The issuer is read before the signature is checked only to choose
     // whose keys to check it with; every claim is checked again after.
     let issuer = match claims.get("iss") {
@@ -190,20 +252,7 @@ pub fn verify_jwt(
         },
         None => JwtError::MissingKeyId,
     })?;
-    if !key.kind.accepts(alg) || key.alg.is_some_and(|key_alg| key_alg != alg) {
-        return Err(JwtError::AlgorithmKeyMismatch {
-            alg: format!("{alg:?}"),
-            key: key.kind.as_str(),
-        });
-    }
-    // The signed part is `header.claims`, everything before the last dot.
-    let signed = token
-        .rsplit_once('.')
-        .map_or(token, |(signed, _signature)| signed);
-    match jsonwebtoken::crypto::verify(signature_part, signed.as_bytes(), &key.decoding, alg) {
-        Ok(true) => {}
-        _ => return Err(JwtError::BadSignature),
-    }
+    parts.verify_signature(key, alg)?;
 
     check_times(&claims, now)?;
     check_access_token(&claims)?;
@@ -214,9 +263,9 @@ pub fn verify_jwt(
     })
 }
 
-/// The header's algorithm, if it is allowed and nothing else in the header
-/// is refused.
-fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
+/// The header's algorithm, when it is on the allow-list: `none` and every
+/// HMAC algorithm have their own refusals.
+pub fn check_algorithm(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
     let Some(Value::String(alg)) = header.get("alg") else {
         return Err(JwtError::Malformed("the header has no alg"));
     };
@@ -226,10 +275,16 @@ fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
     if alg.to_ascii_uppercase().starts_with("HS") {
         return Err(JwtError::HmacAlgorithm(loggable(alg)));
     }
-    let algorithm =
-        parse_algorithm(alg).ok_or_else(|| JwtError::AlgorithmNotAllowed(loggable(alg)))?;
+    parse_algorithm(alg).ok_or_else(|| JwtError::AlgorithmNotAllowed(loggable(alg)))
+}
+
+/// Refuses header members that carry a key or point to one (`jku` only
+/// when `jku_allowed` is false; its value is then the caller's to check)
+/// and critical extensions.
+pub fn refuse_key_headers(header: &Map<String, Value>, jku_allowed: bool) -> Result<(), JwtError> {
     if let Some(name) = KEY_CARRYING_HEADERS
         .into_iter()
+        .filter(|name| !(jku_allowed && *name == "jku"))
         .find(|name| header.contains_key(*name))
     {
         return Err(JwtError::KeyInHeader(name));
@@ -237,6 +292,14 @@ fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
     if header.contains_key("crit") {
         return Err(JwtError::CriticalHeader);
     }
+    Ok(())
+}
+
+/// The header's algorithm, if it is allowed and nothing else in the header
+/// is refused.
+fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
+    let algorithm = check_algorithm(header)?;
+    refuse_key_headers(header, false)?;
     match header.get("typ") {
         None => {}
         // RFC 7519 5.1 and RFC 9068 2.1; media types compare case-insensitively.
@@ -249,7 +312,10 @@ fn check_header(header: &Map<String, Value>) -> Result<Algorithm, JwtError> {
     Ok(algorithm)
 }
 
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, JwtError> {
+pub fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<f64>, JwtError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -260,7 +326,7 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
     }
 }
 
-fn check_times(claims: &Map<String, Value>, now: SystemTime) -> Result<(), JwtError> {
+pub fn check_times(claims: &Map<String, Value>, now: SystemTime) -> Result<(), JwtError> {
     let now = match now.duration_since(UNIX_EPOCH) {
         Ok(since) => since.as_secs_f64(),
         Err(before) => -before.duration().as_secs_f64(),
@@ -369,6 +435,18 @@ pub(crate) mod test_tokens {
         Unsigned,
     }
 
+    /// `value` with the members of `changes` set (`null` removes one).
+    pub fn with(mut value: Value, changes: Value) -> Value {
+        for (k, v) in changes.as_object().expect("changes are an object") {
+            if v.is_null() {
+                value.as_object_mut().expect("an object").remove(k);
+            } else {
+                value[k] = v.clone();
+            }
+        }
+        value
+    }
+
     pub fn token(header: &Value, claims: &Value, signer: Signer<'_>) -> String {
         let message = format!(
             "{}.{}",
@@ -416,7 +494,7 @@ mod tests {
     };
     use serde_json::json;
 
-    use super::test_tokens::{Signer, token};
+    use super::test_tokens::{Signer, token, with};
     use super::*;
     use crate::auth::jwt::jwk::test_keys;
 
@@ -476,17 +554,6 @@ mod tests {
 
     fn claims() -> Value {
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "redox", "iat": NOW - 10, "exp": NOW + 300})
-    }
-
-    fn with(mut value: Value, changes: Value) -> Value {
-        for (k, v) in changes.as_object().unwrap() {
-            if v.is_null() {
-                value.as_object_mut().unwrap().remove(k);
-            } else {
-                value[k] = v.clone();
-            }
-        }
-        value
     }
 
     fn ed_token(claims: &Value) -> String {

@@ -1,12 +1,15 @@
-//! Auth material: the verification tokens, SigV4 keys, OAuth clients and
-//! signing keys that credentials are checked against and tokens are signed
-//! with, where they come from, and how long they are trusted.
+//! Auth material: the verification tokens, SigV4 keys, JWT issuers with
+//! inline keys, OAuth clients and signing keys that credentials are checked
+//! against and tokens are signed with, where they come from, and how long
+//! they are trusted.
 //!
 //! - This file: the types. [`Material`] is one document: the
 //!   [`AuthMaterial`] pushes are checked against and the [`IssuerMaterial`]
 //!   of the built-in OAuth issuer. Secrets are held as digests or in types
 //!   whose `Debug` hides them.
-//! - `parse.rs`: the JSON document of SPEC 3.4, parsed strictly.
+//! - `parse.rs`: the JSON document of SPEC 3.4, parsed strictly;
+//!   [`public_keys`]: the JWK Sets pasted into it (SMART clients' `jwks`,
+//!   `jwt_issuers`).
 //! - [`source`]: the [`AuthMaterialSource`] trait, static and file sources;
 //!   [`secrets_manager`]: the AWS source.
 //! - [`cache`]: [`MaterialCache`], stale-while-revalidate with a
@@ -15,6 +18,7 @@
 
 pub mod cache;
 mod parse;
+pub mod public_keys;
 pub mod secrets_manager;
 pub mod source;
 pub mod strength;
@@ -24,9 +28,11 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::auth::jwt::jwk::{KeySet, SigningKey};
+use crate::auth::jwt::trust::JwtSettings;
 use strength::Weakness;
 
 pub use cache::MaterialCache;
+pub use public_keys::PublicKeys;
 pub use source::{AuthMaterialSource, FileMaterial, StaticMaterial};
 
 /// Why auth material could not be loaded or used.
@@ -86,21 +92,71 @@ impl fmt::Debug for SigV4Key {
     }
 }
 
-/// A client of the built-in token endpoint: its id, and digests of the id
-/// and the secret so that checks compare fixed-length values.
+/// A client of the built-in token endpoint: its id (and a digest of it, so
+/// that lookups compare fixed-length values), how it authenticates, and the
+/// scopes it may be granted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OAuthClient {
     pub client_id: String,
     pub id_digest: TokenDigest,
-    pub secret_digest: TokenDigest,
+    pub authentication: ClientAuthentication,
+    /// The scopes it may ask for (`scopes`); `None`: it may ask for none.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// How a client of the built-in token endpoint proves who it is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientAuthentication {
+    /// `client_secret`, kept as a digest (RFC 6749 2.3.1).
+    Secret(TokenDigest),
+    /// `jwks`: signed client assertions (RFC 7523, SMART Backend Services),
+    /// checked with these public keys.
+    Jwks(PublicKeys),
+    /// `jwks_url`: signed client assertions, checked with the key set
+    /// fetched from this URL.
+    JwksUrl(String),
+}
+
+impl ClientAuthentication {
+    /// The digest of the secret, for a client-secret client.
+    pub fn secret_digest(&self) -> Option<&TokenDigest> {
+        match self {
+            ClientAuthentication::Secret(digest) => Some(digest),
+            _ => None,
+        }
+    }
+
+    /// Whether the client authenticates with signed assertions.
+    pub fn uses_keys(&self) -> bool {
+        !matches!(self, ClientAuthentication::Secret(_))
+    }
 }
 
 impl fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let authentication = match &self.authentication {
+            ClientAuthentication::Secret(_) => "client_secret",
+            ClientAuthentication::Jwks(_) => "jwks",
+            ClientAuthentication::JwksUrl(_) => "jwks_url",
+        };
         f.debug_struct("OAuthClient")
             .field("client_id", &self.client_id)
+            .field("authentication", &authentication)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
+}
+
+/// The most scopes one client may be given.
+pub const MAX_CLIENT_SCOPES: usize = 64;
+
+/// Whether `scope` is one scope token of RFC 6749 3.3: 1-128 characters,
+/// printable ASCII other than space, `"` and `\`.
+pub fn valid_scope_token(scope: &str) -> bool {
+    (1..=128).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
 /// What the built-in OAuth issuer needs: its clients and its signing keys
@@ -140,21 +196,31 @@ impl IssuerMaterial {
         self.signing_keys.push(key);
     }
 
+    /// Adds a client that authenticates with `client_secret`.
     pub fn add_client(
         &mut self,
         client_id: &str,
         client_secret: &str,
     ) -> Result<(), MaterialError> {
-        self.add_client_at("oauth_clients", client_id, client_secret)
+        let secret = client_secret_digest("oauth_clients", client_secret)?;
+        self.add_client_at(
+            "oauth_clients",
+            client_id,
+            ClientAuthentication::Secret(secret),
+            None,
+        )
     }
 
-    /// [`IssuerMaterial::add_client`], with `at` naming where the client sits
-    /// in the document. Messages never quote the id or the secret.
-    fn add_client_at(
+    /// Adds a client, `at` naming where it sits in the document. A client
+    /// that authenticates with keys must be the only entry with its id (its
+    /// keys rotate inside its key set); secret clients may share an id, one
+    /// entry per secret, for rotation. Messages never quote a value.
+    pub fn add_client_at(
         &mut self,
         at: &str,
         client_id: &str,
-        client_secret: &str,
+        authentication: ClientAuthentication,
+        scopes: Option<Vec<String>>,
     ) -> Result<(), MaterialError> {
         if client_id.is_empty()
             || client_id.len() > 256
@@ -165,35 +231,28 @@ impl IssuerMaterial {
                 "{at}: client_id must be 1-256 characters, without surrounding whitespace or control characters"
             )));
         }
-        if client_secret.len() > 4096 || client_secret.chars().any(|c| c.is_control()) {
+        let shared_id = self.clients.iter().find(|c| c.client_id == client_id);
+        if shared_id
+            .is_some_and(|other| authentication.uses_keys() || other.authentication.uses_keys())
+        {
             return Err(MaterialError::Invalid(format!(
-                "{at}.client_secret: must be at most 4096 bytes without control characters"
+                "{at}: client_id is an earlier entry's, and a client with jwks or jwks_url must \
+                 be the only entry with its id (rotate its keys inside its jwks)"
             )));
         }
-        // The estimate, never the secret, goes into the message.
-        match strength::check_client_secret(client_secret) {
-            Ok(()) => {}
-            Err(Weakness::TooRepetitive) => {
-                return Err(MaterialError::Invalid(format!(
-                    "{at}.client_secret: is too repetitive (one character makes up more than \
-                     half of it, or it is long runs of one character); generate one, e.g. \
-                     `openssl rand -hex 32`"
-                )));
-            }
-            Err(Weakness::TooFewBits) => {
-                return Err(MaterialError::Invalid(format!(
-                    "{at}.client_secret: has less than {} bits of entropy by the estimate \
-                     (length of its shortest repeated block x log2 of the character classes \
-                     it uses: at least 32 hex digits, 26 random letters and digits, or 24 \
-                     random printable characters); generate one, e.g. `openssl rand -hex 32`",
-                    strength::MIN_SECRET_BITS
-                )));
-            }
+        if let Some(scopes) = &scopes
+            && (scopes.len() > MAX_CLIENT_SCOPES || !scopes.iter().all(|s| valid_scope_token(s)))
+        {
+            return Err(MaterialError::Invalid(format!(
+                "{at}.scopes: must be at most {MAX_CLIENT_SCOPES} scopes, each 1-128 \
+                 printable ASCII characters without spaces, quotes or backslashes"
+            )));
         }
         self.clients.push(OAuthClient {
             client_id: client_id.to_owned(),
             id_digest: TokenDigest::of(client_id.as_bytes()),
-            secret_digest: TokenDigest::of(client_secret.as_bytes()),
+            authentication,
+            scopes,
         });
         Ok(())
     }
@@ -234,9 +293,7 @@ impl IssuerMaterial {
     /// keeps the first (AWSCURRENT is merged before AWSPREVIOUS).
     pub fn merge(&mut self, other: IssuerMaterial) {
         for client in other.clients {
-            if !self.clients.contains(&client) {
-                self.clients.push(client);
-            }
+            self.merge_client(client);
         }
         for key in other.signing_keys {
             if !self.signing_keys.iter().any(|k| k.kid == key.kid) {
@@ -245,9 +302,83 @@ impl IssuerMaterial {
         }
     }
 
+    /// Adds a client of the AWSPREVIOUS version. Secrets of either version
+    /// work until the next rotation, and so do the inline keys of a client
+    /// with `jwks` in both; a client whose id the current version gives
+    /// another kind of authentication (or another `jwks_url`) follows the
+    /// current version only.
+    fn merge_client(&mut self, previous: OAuthClient) {
+        let same_id: Vec<usize> = (0..self.clients.len())
+            .filter(|&i| {
+                self.clients
+                    .get(i)
+                    .is_some_and(|c| c.client_id == previous.client_id)
+            })
+            .collect();
+        match &previous.authentication {
+            _ if same_id.is_empty() => self.clients.push(previous),
+            ClientAuthentication::Secret(_) => {
+                let current_uses_keys = same_id.iter().any(|&i| {
+                    self.clients
+                        .get(i)
+                        .is_some_and(|c| c.authentication.uses_keys())
+                });
+                if !current_uses_keys && !self.clients.contains(&previous) {
+                    self.clients.push(previous);
+                }
+            }
+            ClientAuthentication::Jwks(keys) => {
+                for i in same_id {
+                    if let Some(ClientAuthentication::Jwks(current)) =
+                        self.clients.get_mut(i).map(|c| &mut c.authentication)
+                    {
+                        current.add_missing(keys);
+                    }
+                }
+            }
+            ClientAuthentication::JwksUrl(_) => {}
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty() && self.signing_keys.is_empty()
     }
+}
+
+/// The digest of a client secret that is strong enough, or why it is not.
+/// The estimate, never the secret, goes into the message.
+pub(crate) fn client_secret_digest(
+    at: &str,
+    client_secret: &str,
+) -> Result<TokenDigest, MaterialError> {
+    if client_secret.len() > 4096 || client_secret.chars().any(|c| c.is_control()) {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.client_secret: must be at most 4096 bytes without control characters"
+        )));
+    }
+    match strength::check_client_secret(client_secret) {
+        Ok(()) => Ok(TokenDigest::of(client_secret.as_bytes())),
+        Err(Weakness::TooRepetitive) => Err(MaterialError::Invalid(format!(
+            "{at}.client_secret: is too repetitive (one character makes up more than \
+             half of it, or it is long runs of one character); generate one, e.g. \
+             `openssl rand -hex 32`"
+        ))),
+        Err(Weakness::TooFewBits) => Err(MaterialError::Invalid(format!(
+            "{at}.client_secret: has less than {} bits of entropy by the estimate \
+             (length of its shortest repeated block x log2 of the character classes \
+             it uses: at least 32 hex digits, 26 random letters and digits, or 24 \
+             random printable characters); generate one, e.g. `openssl rand -hex 32`",
+            strength::MIN_SECRET_BITS
+        ))),
+    }
+}
+
+/// An issuer of bearer JWTs whose public keys are in the auth material
+/// (`jwt_issuers`): what its tokens must say, and its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineIssuer {
+    pub settings: JwtSettings,
+    pub keys: PublicKeys,
 }
 
 /// Everything one auth material document holds.
@@ -286,6 +417,9 @@ impl Material {
 pub struct AuthMaterial {
     pub token_digests: Vec<TokenDigest>,
     pub sigv4_keys: Vec<SigV4Key>,
+    /// Issuers of bearer JWTs with their keys inline (JWT Bearer without
+    /// hosting a JWKS).
+    pub jwt_issuers: Vec<InlineIssuer>,
 }
 
 impl AuthMaterial {
@@ -341,10 +475,22 @@ impl AuthMaterial {
                 self.sigv4_keys.push(key);
             }
         }
+        for issuer in other.jwt_issuers {
+            match self
+                .jwt_issuers
+                .iter_mut()
+                .find(|i| i.settings.issuer == issuer.settings.issuer)
+            {
+                // The current version's claims rule; the previous version's
+                // keys keep working until the next rotation.
+                Some(current) => current.keys.add_missing(&issuer.keys),
+                None => self.jwt_issuers.push(issuer),
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.token_digests.is_empty() && self.sigv4_keys.is_empty()
+        self.token_digests.is_empty() && self.sigv4_keys.is_empty() && self.jwt_issuers.is_empty()
     }
 }
 
@@ -408,8 +554,8 @@ mod tests {
         assert_eq!(material.auth.token_digests.len(), 1);
         assert_eq!(material.issuer.clients()[0].client_id, "redox");
         assert_eq!(
-            material.issuer.clients()[0].secret_digest,
-            TokenDigest::of(b"a-long-enough-secret-of-128-bits")
+            material.issuer.clients()[0].authentication.secret_digest(),
+            Some(&TokenDigest::of(b"a-long-enough-secret-of-128-bits"))
         );
         assert_eq!(material.issuer.signing_keys()[0].kid, "k1");
         assert!(
@@ -527,10 +673,173 @@ mod tests {
             "sigv4_keys": [{"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s/ecret",
                             "region": "us-east-1", "service": "lambda",
                             "session_token": "a-session-token"}],
-            "oauth_clients": [{"client_id": "redox", "client_secret": "a-long-enough-secret-of-128-bits"}],
+            "oauth_clients": [
+                {"client_id": "redox", "client_secret": "a-long-enough-secret-of-128-bits"},
+                {"client_id": "smart", "jwks": {"keys": [rsa_jwk("smart-1")]},
+                 "scopes": ["system/*.write"]},
+                {"client_id": "smart-url", "jwks_url": "https://redox.example.com/jwks.json"}],
             "oauth_signing_keys": [{"kid": "k1",
                                     "private_key_pem": crate::auth::jwt::jwk::test_keys::ed25519_pem()}],
+            "jwt_issuers": [{"issuer": "https://redox.example.com", "audiences": ["https://d.example.com"],
+                             "required_scopes": ["redox.push"], "jwks": {"keys": [rsa_jwk("jb-1")]}}],
         })
+    }
+
+    fn rsa_jwk(kid: &str) -> serde_json::Value {
+        use crate::auth::jwt::jwk::test_keys;
+        static PAIR: std::sync::OnceLock<aws_lc_rs::signature::RsaKeyPair> =
+            std::sync::OnceLock::new();
+        test_keys::rsa_jwk(PAIR.get_or_init(test_keys::rsa_pair), kid)
+    }
+
+    #[test]
+    fn oauth_clients_authenticate_with_exactly_one_of_secret_jwks_and_jwks_url() {
+        let material = Material::from_secret_text(&full_document().to_string()).unwrap();
+        let kinds: Vec<(&str, bool, Option<usize>)> = material
+            .issuer
+            .clients()
+            .iter()
+            .map(|c| {
+                (
+                    c.client_id.as_str(),
+                    c.authentication.uses_keys(),
+                    c.scopes.as_ref().map(Vec::len),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("redox", false, None),
+                ("smart", true, Some(1)),
+                ("smart-url", true, None)
+            ]
+        );
+        let issuer = &material.auth.jwt_issuers[0];
+        assert_eq!(issuer.settings.required_scopes, ["redox.push"]);
+        assert!(issuer.keys.set().find(Some("jb-1")).is_some());
+        let jwks = serde_json::json!({"keys": [rsa_jwk("a")]});
+        let bad = [
+            (
+                serde_json::json!({"client_id": "c"}),
+                "oauth_clients[0]: give exactly one of client_secret, jwks, jwks_url",
+            ),
+            (
+                serde_json::json!({"client_id": "c", "jwks": jwks, "jwks_url": "https://x/j"}),
+                "give exactly one",
+            ),
+            (
+                serde_json::json!({"client_id": "c", "jwks_url": "http://keys.example.com/j"}),
+                "oauth_clients[0].jwks_url: must be an https:// URL",
+            ),
+            (
+                serde_json::json!({"client_id": "c", "jwks": jwks, "scopes": ["a b"]}),
+                "oauth_clients[0].scopes: ",
+            ),
+            (
+                serde_json::json!({"client_id": "c", "jwks": jwks, "scopes": "system/*.write"}),
+                "oauth_clients[0].scopes: expected a list",
+            ),
+        ];
+        for (client, expected) in bad {
+            let document = serde_json::json!({"oauth_clients": [client]}).to_string();
+            let error = Material::from_secret_text(&document)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+        // A client with keys is the only entry with its id.
+        let document = serde_json::json!({"oauth_clients": [
+            {"client_id": "c", "client_secret": "a-long-enough-secret-of-128-bits"},
+            {"client_id": "c", "jwks": jwks}]});
+        let error = Material::from_secret_text(&document.to_string()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("oauth_clients[1]: client_id is an earlier"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn jwt_issuers_need_an_issuer_audiences_and_keys() {
+        let jwks = serde_json::json!({"keys": [rsa_jwk("a")]});
+        let bad = [
+            (
+                serde_json::json!({"issuer": "i", "jwks": jwks}),
+                "jwt_issuers[0].audiences: ",
+            ),
+            (
+                serde_json::json!({"issuer": "i", "audiences": [], "jwks": jwks}),
+                "audiences",
+            ),
+            (
+                serde_json::json!({"issuer": "i", "audiences": ["a"]}),
+                "jwt_issuers[0]: jwks is missing",
+            ),
+            (
+                serde_json::json!({"audiences": ["a"], "jwks": jwks}),
+                "issuer is missing",
+            ),
+            (
+                serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": {"keys": []}}),
+                "jwt_issuers[0].jwks: must hold 1",
+            ),
+            (
+                serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks, "x": 1}),
+                "not one of issuer, audiences",
+            ),
+        ];
+        for (issuer, expected) in bad {
+            let document = serde_json::json!({"jwt_issuers": [issuer]}).to_string();
+            let error = Material::from_secret_text(&document)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+        let twice = serde_json::json!({"jwt_issuers": [
+            {"issuer": "i", "audiences": ["a"], "jwks": jwks},
+            {"issuer": "i", "audiences": ["b"], "jwks": jwks}]});
+        let error = Material::from_secret_text(&twice.to_string()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("jwt_issuers[1].issuer: is the same"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_previous_version_adds_keys_but_never_changes_a_clients_kind() {
+        let current = serde_json::json!({
+            "oauth_clients": [
+                {"client_id": "smart", "jwks": {"keys": [rsa_jwk("new")]}},
+                {"client_id": "moved", "jwks_url": "https://redox.example.com/jwks.json"}],
+            "jwt_issuers": [{"issuer": "i", "audiences": ["a"], "jwks": {"keys": [rsa_jwk("new")]}}],
+        });
+        let previous = serde_json::json!({
+            "oauth_clients": [
+                {"client_id": "smart", "jwks": {"keys": [rsa_jwk("old")]}},
+                {"client_id": "moved", "client_secret": "a-long-enough-secret-of-128-bits"},
+                {"client_id": "gone", "client_secret": "a-long-enough-secret-of-128-bits"}],
+            "jwt_issuers": [{"issuer": "i", "audiences": ["other"], "jwks": {"keys": [rsa_jwk("old")]}}],
+        });
+        let mut material = Material::from_secret_text(&current.to_string()).unwrap();
+        material.merge(Material::from_secret_text(&previous.to_string()).unwrap());
+        let clients = material.issuer.clients();
+        let ids: Vec<&str> = clients.iter().map(|c| c.client_id.as_str()).collect();
+        assert_eq!(ids, ["smart", "moved", "gone"]);
+        let ClientAuthentication::Jwks(keys) = &clients[0].authentication else {
+            panic!("smart keeps its jwks")
+        };
+        assert!(keys.set().find(Some("old")).is_some() && keys.set().find(Some("new")).is_some());
+        assert!(matches!(
+            clients[1].authentication,
+            ClientAuthentication::JwksUrl(_)
+        ));
+        let issuer = &material.auth.jwt_issuers[0];
+        assert_eq!(issuer.settings.audiences, ["a"]);
+        assert_eq!(issuer.keys.set().keys().len(), 2);
     }
 
     /// Every way a secret-bearing value can have the wrong shape, each
@@ -577,6 +886,21 @@ mod tests {
             "/oauth_signing_keys/0",
             "/oauth_signing_keys/0/kid",
             "/oauth_signing_keys/0/private_key_pem",
+            "/oauth_clients/1/jwks",
+            "/oauth_clients/1/jwks/keys",
+            "/oauth_clients/1/jwks/keys/0",
+            "/oauth_clients/1/jwks/keys/0/kid",
+            "/oauth_clients/1/jwks/keys/0/n",
+            "/oauth_clients/1/scopes",
+            "/oauth_clients/1/scopes/0",
+            "/oauth_clients/2/jwks_url",
+            "/jwt_issuers",
+            "/jwt_issuers/0",
+            "/jwt_issuers/0/issuer",
+            "/jwt_issuers/0/audiences",
+            "/jwt_issuers/0/audiences/0",
+            "/jwt_issuers/0/required_scopes/0",
+            "/jwt_issuers/0/jwks/keys/0/kid",
         ];
         assert!(Material::from_secret_text(&full_document().to_string()).is_ok());
         for (n, pointer) in pointers.iter().enumerate() {

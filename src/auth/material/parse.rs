@@ -10,7 +10,11 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Material, MaterialError, SigV4Key};
+use super::{
+    ClientAuthentication, InlineIssuer, Material, MaterialError, PublicKeys, SigV4Key,
+    client_secret_digest, valid_scope_token,
+};
+use crate::auth::jwt::trust::JwtSettings;
 
 impl Material {
     /// Parses a secret's text: the JSON document of SPEC 3.4, or, when the
@@ -50,6 +54,7 @@ impl Material {
                 "sigv4_keys",
                 "oauth_clients",
                 "oauth_signing_keys",
+                "jwt_issuers",
             ],
         )?;
         let mut material = Material::default();
@@ -66,12 +71,17 @@ impl Material {
         }
         for (at, entry) in array(fields, "oauth_clients")? {
             let client = object(entry, &at)?;
-            only_fields(client, &at, &["client_id", "client_secret"])?;
-            material.issuer.add_client_at(
+            only_fields(
+                client,
                 &at,
-                required_string(client, &at, "client_id")?,
-                required_string(client, &at, "client_secret")?,
+                &["client_id", "client_secret", "jwks", "jwks_url", "scopes"],
             )?;
+            let client_id = required_string(client, &at, "client_id")?;
+            let authentication = client_authentication(client, &at)?;
+            let scopes = string_list(client, &at, "scopes")?;
+            material
+                .issuer
+                .add_client_at(&at, client_id, authentication, scopes)?;
         }
         for (at, entry) in array(fields, "oauth_signing_keys")? {
             let key = object(entry, &at)?;
@@ -82,7 +92,125 @@ impl Material {
                 required_string(key, &at, "private_key_pem")?,
             )?;
         }
+        for (at, entry) in array(fields, "jwt_issuers")? {
+            let issuer = jwt_issuer(entry, &at)?;
+            if material
+                .auth
+                .jwt_issuers
+                .iter()
+                .any(|i| i.settings.issuer == issuer.settings.issuer)
+            {
+                return Err(MaterialError::Invalid(format!(
+                    "{at}.issuer: is the same as an earlier entry's"
+                )));
+            }
+            material.auth.jwt_issuers.push(issuer);
+        }
         Ok(material)
+    }
+}
+
+/// How an `oauth_clients` entry authenticates: exactly one of
+/// `client_secret`, `jwks` and `jwks_url`.
+fn client_authentication(
+    fields: &Map<String, Value>,
+    at: &str,
+) -> Result<ClientAuthentication, MaterialError> {
+    let given: Vec<&str> = ["client_secret", "jwks", "jwks_url"]
+        .into_iter()
+        .filter(|name| fields.contains_key(*name))
+        .collect();
+    match given.as_slice() {
+        ["client_secret"] => Ok(ClientAuthentication::Secret(client_secret_digest(
+            at,
+            required_string(fields, at, "client_secret")?,
+        )?)),
+        ["jwks"] => {
+            let jwks = fields.get("jwks").unwrap_or(&Value::Null);
+            Ok(ClientAuthentication::Jwks(PublicKeys::from_value(
+                jwks,
+                &format!("{at}.jwks"),
+            )?))
+        }
+        ["jwks_url"] => {
+            let url = required_string(fields, at, "jwks_url")?;
+            // The URL is not quoted: a value pasted in the wrong field may be a secret.
+            crate::auth::jwt::jwks::check_url(url).map_err(|_| {
+                MaterialError::Invalid(format!(
+                    "{at}.jwks_url: must be an https:// URL (http:// only for 127.0.0.1, \
+                     localhost and [::1])"
+                ))
+            })?;
+            Ok(ClientAuthentication::JwksUrl(url.to_owned()))
+        }
+        _ => Err(MaterialError::Invalid(format!(
+            "{at}: give exactly one of client_secret, jwks, jwks_url"
+        ))),
+    }
+}
+
+/// One `jwt_issuers` entry: `issuer`, `audiences`, optional
+/// `required_scopes`, and the issuer's public keys as `jwks`.
+fn jwt_issuer(entry: &Value, at: &str) -> Result<InlineIssuer, MaterialError> {
+    let fields = object(entry, at)?;
+    only_fields(
+        fields,
+        at,
+        &["issuer", "audiences", "required_scopes", "jwks"],
+    )?;
+    let issuer = required_string(fields, at, "issuer")?;
+    if issuer.is_empty() || issuer.len() > 1024 || issuer.chars().any(char::is_control) {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.issuer: must be 1-1024 characters without control characters"
+        )));
+    }
+    let audiences = string_list(fields, at, "audiences")?.unwrap_or_default();
+    if audiences.is_empty()
+        || audiences
+            .iter()
+            .any(|a| a.is_empty() || a.len() > 1024 || a.chars().any(char::is_control))
+    {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.audiences: list the aud values accepted (at least one, each 1-1024 \
+             characters without control characters)"
+        )));
+    }
+    let required_scopes = string_list(fields, at, "required_scopes")?.unwrap_or_default();
+    if !required_scopes.iter().all(|s| valid_scope_token(s)) {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.required_scopes: each scope is 1-128 printable ASCII characters without \
+             spaces, quotes or backslashes"
+        )));
+    }
+    let Some(jwks) = fields.get("jwks") else {
+        return Err(MaterialError::Invalid(format!("{at}: jwks is missing")));
+    };
+    Ok(InlineIssuer {
+        settings: JwtSettings {
+            issuer: issuer.to_owned(),
+            audiences,
+            required_scopes,
+        },
+        keys: PublicKeys::from_value(jwks, &format!("{at}.jwks"))?,
+    })
+}
+
+/// The optional list of strings `name`.
+fn string_list(
+    fields: &Map<String, Value>,
+    at: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>, MaterialError> {
+    let at = format!("{at}.{name}");
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| string(item, &format!("{at}[{i}]")).map(str::to_owned))
+            .collect::<Result<Vec<String>, MaterialError>>()
+            .map(Some),
+        Some(other) => Err(wrong_type(&at, "a list", other)),
     }
 }
 
