@@ -53,7 +53,9 @@
 //!                 media_type.rs (the Content-Type S3 is given)
 //! response.rs     the answer value every front door writes back
 //! telemetry/      logging set-up (mod.rs) and CloudWatch EMF (metrics.rs)
-//! config.rs       the environment, validated; app.rs wires it at start-up
+//! config/        the environment, validated (mod.rs; server.rs: server
+//!                 mode's settings; remote_jwt.rs: REDOX_JWT_*); app.rs
+//!                 wires it at start-up
 //! clock.rs        UTC time without a date crate
 //! work.rs         a step counter that holds pre-auth parsing to linear work
 //! ```

@@ -207,7 +207,7 @@ async fn read_request(
             source_ip_from: record.source_ip_from,
             // The built-in issuer's `auto` base URL. Behind a load balancer
             // the listening address is not the public one, and `auto` is
-            // refused there (config.rs).
+            // refused there (config/mod.rs).
             public_base_url: (!context.behind_alb).then(|| format!("http://{}", arrival.local)),
         },
     };

@@ -14,6 +14,16 @@ use crate::auth::AuthMethod;
 use crate::oauth::throttle::FailureLimits;
 use crate::sink::sqs::{FifoGroup, valid_group_id};
 
+mod remote_jwt;
+mod server;
+
+pub use remote_jwt::RemoteJwtConfig;
+use remote_jwt::remote_jwt;
+use server::server_config;
+pub use server::{
+    DEFAULT_DRAIN_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_SECS, ServerConfig,
+};
+
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{variable}: {problem}")]
@@ -83,52 +93,6 @@ pub struct Config {
     pub log_json: bool,
     /// Server mode's own limits (outside Lambda).
     pub server: ServerConfig,
-}
-
-/// Server mode's settings: the socket front door facing the internet,
-/// usually behind an Application Load Balancer. Read in Lambda too (a bad
-/// value is a bad value) but used only outside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerConfig {
-    /// `REDOX_BEHIND_ALB`: the client address is the last `X-Forwarded-For`
-    /// entry (the one the load balancer appended), not the TCP peer.
-    pub behind_alb: bool,
-    /// `REDOX_HEADER_TIMEOUT_MS`: a request head must be complete this
-    /// long after its first byte.
-    pub header_timeout: Duration,
-    /// `REDOX_IDLE_TIMEOUT_SECS`: a connection with no request in progress
-    /// is closed after this long.
-    pub idle_timeout: Duration,
-    /// `REDOX_MAX_CONNECTIONS` when set; otherwise derived at start-up from
-    /// the descriptor limit (`front::server::limits`).
-    pub max_connections: Option<usize>,
-    /// `REDOX_DRAIN_TIMEOUT_SECS`: after SIGTERM, how long open requests
-    /// may take to finish.
-    pub drain_timeout: Duration,
-    /// `REDOX_BODY_MEMORY_BYTES` when set; otherwise derived at start-up
-    /// from the memory limit (`front::server::limits`).
-    pub body_memory_bytes: Option<usize>,
-}
-
-pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
-/// Longer than the ALB's default idle timeout (60 s), so the load balancer,
-/// not this server, closes an idle connection: AWS's guidance, else the ALB
-/// may send a request on a connection the server is closing (a 502).
-pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 75;
-/// Inside ECS's default stop timeout (30 s), with room to exit.
-pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 25;
-
-/// An identity provider whose JWTs the `jwt` method accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteJwtConfig {
-    pub jwks_url: String,
-    pub issuer: String,
-    pub audiences: Vec<String>,
-    pub required_scopes: Vec<String>,
-    /// How long a fetched JWKS is trusted before it is fetched again.
-    pub jwks_ttl: Duration,
-    /// Least time between re-fetches caused by an unknown `kid`.
-    pub jwks_refetch: Duration,
 }
 
 impl Config {
@@ -446,57 +410,6 @@ fn flag<'a>(
     }
 }
 
-/// The server-mode settings; the body memory budget may not be smaller
-/// than one body.
-fn server_config<'a>(
-    get: &impl Fn(&str) -> Option<&'a str>,
-    max_body_bytes: usize,
-) -> Result<ServerConfig, ConfigError> {
-    let optional = |variable: &'static str, min: u64, max: u64| {
-        get(variable)
-            .map(|_| number(get, variable, 0, min, max))
-            .transpose()
-    };
-    let body_memory_bytes = optional("REDOX_BODY_MEMORY_BYTES", 1, 1 << 40)?.map(|n| n as usize);
-    if let Some(budget) = body_memory_bytes
-        && budget < max_body_bytes
-    {
-        return Err(problem(
-            "REDOX_BODY_MEMORY_BYTES",
-            format!(
-                "{budget} is below REDOX_MAX_BODY_BYTES ({max_body_bytes}): one body of the \
-                 largest size accepted must fit"
-            ),
-        ));
-    }
-    Ok(ServerConfig {
-        behind_alb: flag(get, "REDOX_BEHIND_ALB")?,
-        header_timeout: Duration::from_millis(number(
-            get,
-            "REDOX_HEADER_TIMEOUT_MS",
-            DEFAULT_HEADER_TIMEOUT_MS,
-            100,
-            600_000,
-        )?),
-        idle_timeout: Duration::from_secs(number(
-            get,
-            "REDOX_IDLE_TIMEOUT_SECS",
-            DEFAULT_IDLE_TIMEOUT_SECS,
-            1,
-            86_400,
-        )?),
-        max_connections: optional("REDOX_MAX_CONNECTIONS", 1, 1_000_000)?.map(|n| n as usize),
-        drain_timeout: Duration::from_secs(number(
-            get,
-            "REDOX_DRAIN_TIMEOUT_SECS",
-            DEFAULT_DRAIN_TIMEOUT_SECS,
-            0,
-            3600,
-        )?),
-        body_memory_bytes,
-    })
-}
-
 /// A comma- or space-separated list, empty items dropped.
 fn list(text: &str) -> Vec<String> {
     text.split([',', ' '])
@@ -517,48 +430,6 @@ fn base_url(variable: &'static str, text: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(text.trim_end_matches('/').to_owned())
-}
-
-/// `REDOX_JWT_*`: all of URL, issuer and audience, or none of them.
-fn remote_jwt<'a>(
-    get: &impl Fn(&str) -> Option<&'a str>,
-) -> Result<Option<RemoteJwtConfig>, ConfigError> {
-    let url = get("REDOX_JWT_JWKS_URL");
-    let issuer = get("REDOX_JWT_ISSUER");
-    let audience = get("REDOX_JWT_AUDIENCE");
-    let (url, issuer, audience) = match (url, issuer, audience) {
-        (None, None, None) => {
-            if get("REDOX_JWT_REQUIRED_SCOPE").is_some() {
-                return Err(problem(
-                    "REDOX_JWT_REQUIRED_SCOPE",
-                    "applies to a remote issuer: set REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and REDOX_JWT_AUDIENCE too",
-                ));
-            }
-            return Ok(None);
-        }
-        (Some(url), Some(issuer), Some(audience)) => (url, issuer, audience),
-        (None, _, _) => return Err(missing_jwt_setting("REDOX_JWT_JWKS_URL")),
-        (_, None, _) => return Err(missing_jwt_setting("REDOX_JWT_ISSUER")),
-        (_, _, None) => return Err(missing_jwt_setting("REDOX_JWT_AUDIENCE")),
-    };
-    crate::auth::jwt::jwks::check_url(url).map_err(|why| problem("REDOX_JWT_JWKS_URL", why))?;
-    Ok(Some(RemoteJwtConfig {
-        jwks_url: url.to_owned(),
-        issuer: issuer.to_owned(),
-        audiences: list(audience),
-        required_scopes: get("REDOX_JWT_REQUIRED_SCOPE")
-            .map(list)
-            .unwrap_or_default(),
-        jwks_ttl: Duration::from_secs(number(get, "REDOX_JWT_JWKS_TTL_SECS", 3600, 60, 86_400)?),
-        jwks_refetch: Duration::from_secs(number(get, "REDOX_JWT_JWKS_REFETCH_SECS", 60, 1, 3600)?),
-    }))
-}
-
-fn missing_jwt_setting(variable: &'static str) -> ConfigError {
-    problem(
-        variable,
-        "a remote JWT issuer needs REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and REDOX_JWT_AUDIENCE together",
-    )
 }
 
 fn number<'a>(
