@@ -12,7 +12,6 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::PublicKeyComponents;
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
     Ed25519KeyPair, KeyPair, RsaKeyPair,
@@ -21,7 +20,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::auth::jwt::jwk::pem_body;
+use crate::auth::jwt::jwk::{
+    ec_public_jwk, ed25519_public_jwk, pem_body, rsa_public_jwk, signing_jwk,
+};
 
 /// The key pair, by type.
 enum Pair {
@@ -97,32 +98,14 @@ impl SigningKey {
 
     /// The public half as a JWK (`kid`, `use: sig`, `alg`).
     pub fn public_jwk(&self) -> Value {
-        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-        let mut jwk = match &self.pair {
-            Pair::Rsa(pair) => {
-                let components = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-                json!({"kty": "RSA", "n": b64(&components.n), "e": b64(&components.e)})
-            }
-            Pair::P256(pair) | Pair::P384(pair) => {
-                let point = pair.public_key().as_ref();
-                let half = point.len().saturating_sub(1) / 2;
-                let coordinates = point.get(1..).unwrap_or_default();
-                let (x, y) = coordinates.split_at(half.min(coordinates.len()));
-                let crv = if matches!(self.pair, Pair::P256(_)) {
-                    "P-256"
-                } else {
-                    "P-384"
-                };
-                json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y)})
-            }
-            Pair::Ed25519(pair) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())})
-            }
+        let members = match &self.pair {
+            Pair::Rsa(pair) => Some(rsa_public_jwk(pair)),
+            Pair::P256(pair) => ec_public_jwk("P-256", pair.public_key().as_ref()),
+            Pair::P384(pair) => ec_public_jwk("P-384", pair.public_key().as_ref()),
+            Pair::Ed25519(pair) => Some(ed25519_public_jwk(pair.public_key().as_ref())),
         };
-        jwk["kid"] = self.kid.clone().into();
-        jwk["use"] = "sig".into();
-        jwk["alg"] = self.alg.into();
-        jwk
+        // aws-lc-rs gives every EC public key as an uncompressed point.
+        signing_jwk(members.unwrap_or_default(), &self.kid, self.alg)
     }
 
     /// A compact JWS of `claims`, header `{"alg", "kid", "typ": "JWT"}`.

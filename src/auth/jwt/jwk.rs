@@ -16,7 +16,8 @@
 use std::fmt;
 
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
+    RsaPublicKeyComponents,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -307,11 +308,8 @@ impl SigningKey {
     pub fn from_pkcs8_pem(kid: &str, pem: &str) -> Result<SigningKey, JwkError> {
         let der = pem_body(pem, "PRIVATE KEY")?;
         if let Ok(pair) = Ed25519KeyPair::from_pkcs8(&der) {
-            let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-            let public_jwk = serde_json::json!({
-                "kty": "OKP", "crv": "Ed25519", "x": x,
-                "kid": kid, "use": "sig", "alg": "EdDSA",
-            });
+            let public_jwk =
+                signing_jwk(ed25519_public_jwk(pair.public_key().as_ref()), kid, "EdDSA");
             return Ok(SigningKey {
                 kid: kid.to_owned(),
                 algorithm: Algorithm::EdDSA,
@@ -327,22 +325,10 @@ impl SigningKey {
         }
         if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der) {
             let point = pair.public_key().as_ref();
-            // An uncompressed point: 0x04, then 32 bytes of x and 32 of y.
-            let Some((&0x04, coordinates)) = point.split_first() else {
+            let Some(members) = ec_public_jwk("P-256", point) else {
                 return Err(JwkError::UnsupportedPrivateKey);
             };
-            let Some((x, y)) = coordinates
-                .split_at_checked(32)
-                .filter(|(_, y)| y.len() == 32)
-            else {
-                return Err(JwkError::UnsupportedPrivateKey);
-            };
-            let public_jwk = serde_json::json!({
-                "kty": "EC", "crv": "P-256",
-                "x": URL_SAFE_NO_PAD.encode(x),
-                "y": URL_SAFE_NO_PAD.encode(y),
-                "kid": kid, "use": "sig", "alg": "ES256",
-            });
+            let public_jwk = signing_jwk(members, kid, "ES256");
             return Ok(SigningKey {
                 kid: kid.to_owned(),
                 algorithm: Algorithm::ES256,
@@ -362,6 +348,52 @@ impl SigningKey {
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }
+}
+
+/// The public members of an EC key's JWK (`kty`, `crv`, `x`, `y`) from
+/// its uncompressed point (`0x04`, then x and y of equal length); `None`
+/// for any other encoding.
+pub(crate) fn ec_public_jwk(crv: &str, point: &[u8]) -> Option<serde_json::Value> {
+    let (&0x04, coordinates) = point.split_first()? else {
+        return None;
+    };
+    let (x, y) = coordinates.split_at_checked(coordinates.len() / 2)?;
+    (!x.is_empty() && x.len() == y.len()).then(|| {
+        serde_json::json!({
+            "kty": "EC", "crv": crv,
+            "x": URL_SAFE_NO_PAD.encode(x),
+            "y": URL_SAFE_NO_PAD.encode(y),
+        })
+    })
+}
+
+/// The public members of an Ed25519 key's JWK (`kty`, `crv`, `x`).
+pub(crate) fn ed25519_public_jwk(public_key: &[u8]) -> serde_json::Value {
+    serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(public_key)})
+}
+
+/// The public members of an RSA key's JWK (`kty`, `n`, `e`).
+pub(crate) fn rsa_public_jwk(pair: &RsaKeyPair) -> serde_json::Value {
+    let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+    serde_json::json!({
+        "kty": "RSA",
+        "n": URL_SAFE_NO_PAD.encode(&components.n),
+        "e": URL_SAFE_NO_PAD.encode(&components.e),
+    })
+}
+
+/// Adds `kid`, `use: sig` and `alg` to a JWK's public members.
+pub(crate) fn signing_jwk(
+    mut members: serde_json::Value,
+    kid: &str,
+    alg: &str,
+) -> serde_json::Value {
+    if let Some(object) = members.as_object_mut() {
+        object.insert("kid".into(), kid.into());
+        object.insert("use".into(), "sig".into());
+        object.insert("alg".into(), alg.into());
+    }
+    members
 }
 
 /// The DER inside a PEM block with the given label.
@@ -430,25 +462,23 @@ pub(crate) mod test_keys {
         RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa key")
     }
 
-    /// The public JWK of an RSA key pair.
+    /// The public JWK of an RSA key pair (no `alg`).
     pub fn rsa_jwk(pair: &RsaKeyPair, kid: &str) -> serde_json::Value {
-        let components =
-            aws_lc_rs::signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-        serde_json::json!({
-            "kty": "RSA", "kid": kid, "use": "sig",
-            "n": URL_SAFE_NO_PAD.encode(&components.n),
-            "e": URL_SAFE_NO_PAD.encode(&components.e),
-        })
+        with_kid(rsa_public_jwk(pair), kid)
     }
 
-    /// The public JWK of a P-384 key pair.
+    /// The public JWK of a P-384 key pair (no `alg`).
     pub fn p384_jwk(pair: &EcdsaKeyPair, kid: &str) -> serde_json::Value {
-        let point = pair.public_key().as_ref();
-        serde_json::json!({
-            "kty": "EC", "crv": "P-384", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..49]),
-            "y": URL_SAFE_NO_PAD.encode(&point[49..]),
-        })
+        with_kid(
+            ec_public_jwk("P-384", pair.public_key().as_ref()).unwrap(),
+            kid,
+        )
+    }
+
+    fn with_kid(mut jwk: serde_json::Value, kid: &str) -> serde_json::Value {
+        jwk["kid"] = kid.into();
+        jwk["use"] = "sig".into();
+        jwk
     }
 
     /// PKCS#8 DER of an RSA pair (to show it is refused as a signing key).
