@@ -24,6 +24,12 @@ use crate::inbound::InboundRequest;
 /// The longest challenge echoed back; Redox sends a UUID (36 characters).
 pub const MAX_CHALLENGE_LEN: usize = 128;
 
+/// The largest body that can be a verification handshake. Redox's is a
+/// JSON object of two short strings (about 100 bytes); a larger body is a
+/// push, whatever it holds. It bounds what a request without a credential
+/// in its head may send: server mode reads no more of such a body.
+pub const MAX_HANDSHAKE_BYTES: usize = 16 * 1024;
+
 /// A verification handshake (SPEC 2): a challenge to echo and the token
 /// carried in the body (POST) or query (GET).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +210,7 @@ pub fn classify(request: &InboundRequest) -> Classified {
     // only a body that opens as an object is read member by member.
     let is_object = request.body.trim_ascii_start().first() == Some(&b'{');
     match serde_json::from_slice::<TopLevel>(&request.body) {
+        Ok(top) if is_object && request.body.len() > MAX_HANDSHAKE_BYTES => classify_push(top),
         Ok(top) if is_object => classify_json(top),
         _ if serde_json::from_slice::<IgnoredAny>(&request.body).is_ok() => {
             Classified::Push(Envelope::JsonWithoutMeta)
@@ -227,6 +234,12 @@ fn classify_json(top: TopLevel) -> Classified {
             token: token.as_str().map(str::to_owned),
         });
     }
+    classify_push(top)
+}
+
+/// A JSON object that is not a handshake: a Data Model message, a FHIR
+/// message bundle, or other JSON.
+fn classify_push(top: TopLevel) -> Classified {
     if let Some(meta) = top.meta.filter(|meta| !meta.is_null()) {
         return Classified::Push(Envelope::DataModel(extract_meta(&meta)));
     }

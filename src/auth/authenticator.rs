@@ -14,7 +14,7 @@ use crate::auth::jwt::JwtError;
 use crate::auth::jwt::jwk::KeySet;
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
 use crate::auth::material::{Material, MaterialCache, MaterialError};
-use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
+use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, HeadVerdict, TrustedIssuer};
 use crate::inbound::InboundRequest;
 use crate::telemetry::metrics::Dependency;
 
@@ -73,6 +73,21 @@ impl Authenticator {
                 issuers,
                 now,
             )
+        })
+        .await
+    }
+
+    /// Server mode's first phase: what the head of a request proves before
+    /// its body is read (see [`auth::screen_head_with_issuers`]), with the
+    /// same material, key sets and refreshes as a whole request.
+    pub async fn screen_head(
+        &self,
+        head: &InboundRequest,
+        now: SystemTime,
+        waiting_on: &mut Option<Dependency>,
+    ) -> Result<HeadVerdict, AuthFailure> {
+        self.check(head, waiting_on, |material, issuers| {
+            auth::screen_head_with_issuers(head, &material.auth, &self.policy, issuers, now)
         })
         .await
     }

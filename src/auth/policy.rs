@@ -219,6 +219,147 @@ fn jwt_bearer<'a>(
     (!is_token).then_some(value)
 }
 
+/// What a check can see of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The whole request, body included (Lambda, and server mode once the
+    /// body is read).
+    Whole,
+    /// Only the head (server mode, before a large body is read): a SigV4
+    /// signature over an unread body is checked as far as the head allows.
+    Head,
+}
+
+/// What the head of a request proves before its body is read (server
+/// mode). The whole request is decided again once its body is in; the head
+/// only refuses early, and says how much body is worth reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadVerdict {
+    /// A credential in the head verified.
+    Verified(AuthMethod),
+    /// A SigV4 credential passed everything but its signature, which
+    /// covers the body's hash.
+    AwaitsBody,
+    /// The head carries no credential of an enabled method: only a
+    /// handshake, whose token is in its body, can still pass.
+    Unproven,
+}
+
+/// The credentials a request presents besides its verification token,
+/// checked: SigV4 and a bearer JWT.
+struct Signed<'a> {
+    verified: Option<AuthMethod>,
+    /// A SigV4 signature waits for the body (head phase only).
+    awaits_body: bool,
+    credential: Credential<'a>,
+    /// The `authorization` credential left for the token method: the Bearer
+    /// value unless it was a JWT.
+    for_token: Credential<'a>,
+}
+
+impl Signed<'_> {
+    fn record(
+        &mut self,
+        method: AuthMethod,
+        outcome: Option<Result<(), AuthError>>,
+    ) -> Result<(), AuthError> {
+        match outcome {
+            None => Ok(()),
+            Some(Ok(())) => {
+                self.verified.get_or_insert(method);
+                Ok(())
+            }
+            Some(Err(error)) => Err(error),
+        }
+    }
+
+    /// IAM (when on), then the rule that a scheme nobody enabled
+    /// understands is a failed credential unless the gateway itself
+    /// already verified the caller.
+    fn finish_with_iam(
+        &mut self,
+        request: &InboundRequest,
+        policy: &AuthPolicy,
+    ) -> Result<(), AuthError> {
+        if policy.is_enabled(AuthMethod::Iam) {
+            self.record(
+                AuthMethod::Iam,
+                iam::check_iam(request, &policy.allowed_principals),
+            )?;
+        }
+        if let Credential::Other = self.credential
+            && self.verified != Some(AuthMethod::Iam)
+        {
+            return Err(AuthError::UnsupportedAuthorizationScheme);
+        }
+        Ok(())
+    }
+}
+
+/// Checks the SigV4 credential and a bearer JWT, each by itself: a failure
+/// of either refuses the request. `companion_token` is the verification
+/// token sent beside the `authorization` header (header or handshake body),
+/// which a Bearer copy of it is not a JWT.
+fn check_signed<'a>(
+    request: &'a InboundRequest,
+    seen: Seen,
+    companion_token: Option<&str>,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<Signed<'a>, AuthError> {
+    let credential = authorization_credential(request)?;
+    let jwt = jwt_bearer(&credential, companion_token, material, policy);
+    let mut signed = Signed {
+        verified: None,
+        awaits_body: false,
+        credential,
+        // A JWT and a verification-token header are two credentials: each
+        // is checked by itself, and both must pass.
+        for_token: if jwt.is_some() {
+            Credential::None
+        } else {
+            credential
+        },
+    };
+    if policy.is_enabled(AuthMethod::Sigv4) {
+        let keys = &material.sigv4_keys;
+        let outcome = match (credential, seen) {
+            (Credential::Sigv4(_), Seen::Whole) => Some(
+                sigv4::verify_sigv4(request, keys, now, policy.clock_skew)
+                    .map(|_| ())
+                    .map_err(AuthError::from),
+            ),
+            (Credential::Sigv4(_), Seen::Head) => {
+                match sigv4::verify_sigv4_head(request, keys, now, policy.clock_skew) {
+                    Ok(sigv4::HeadCheck::Verified) => Some(Ok(())),
+                    Ok(sigv4::HeadCheck::AwaitsBody) => {
+                        signed.awaits_body = true;
+                        None
+                    }
+                    Err(error) => Some(Err(error.into())),
+                }
+            }
+            _ => sigv4::presigned_query_refusal(request).map(|e| Err(AuthError::from(e))),
+        };
+        signed.record(AuthMethod::Sigv4, outcome)?;
+    }
+    if let Some(bearer) = jwt {
+        let outcome = jwt::verify_jwt(bearer, issuers, now)
+            .map(|_| ())
+            .map_err(AuthError::from);
+        signed.record(AuthMethod::Jwt, Some(outcome))?;
+    }
+    Ok(signed)
+}
+
+fn verification_token_header(request: &InboundRequest) -> Result<Option<&str>, AuthError> {
+    request
+        .single_header("verification-token")
+        .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))
+}
+
 /// Authenticates a push, checking a bearer JWT against `issuers` (the
 /// trusted issuers with the key sets fetched for this request). Returns the
 /// method that verified it.
@@ -229,73 +370,52 @@ pub fn authenticate_with_issuers(
     issuers: &[TrustedIssuer<'_>],
     now: SystemTime,
 ) -> Result<AuthMethod, AuthError> {
-    let credential = authorization_credential(request)?;
-    let jwt = if policy.is_enabled(AuthMethod::Jwt) && matches!(credential, Credential::Bearer(_)) {
-        let header_token = request
-            .single_header("verification-token")
-            .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
-        jwt_bearer(&credential, header_token, material, policy)
-    } else {
-        None
-    };
-    // A JWT and a verification-token header are two credentials: each is
-    // checked by itself, and both must pass.
-    let token_credential = if jwt.is_some() {
-        Credential::None
-    } else {
-        credential
-    };
-    let mut verified = None;
-    let mut record = |method: AuthMethod, outcome: Option<Result<(), AuthError>>| match outcome {
-        None => Ok(()),
-        Some(Ok(())) => {
-            verified.get_or_insert(method);
-            Ok(())
-        }
-        Some(Err(error)) => Err(error),
-    };
+    let signed = check_push(request, Seen::Whole, material, policy, issuers, now)?;
+    signed.verified.ok_or(AuthError::NoCredential)
+}
 
-    if policy.is_enabled(AuthMethod::Sigv4) {
-        let outcome = match credential {
-            Credential::Sigv4(_) => Some(
-                sigv4::verify_sigv4(request, &material.sigv4_keys, now, policy.clock_skew)
-                    .map(|_| ())
-                    .map_err(AuthError::from),
-            ),
-            _ => sigv4::presigned_query_refusal(request).map(|e| Err(AuthError::from(e))),
-        };
-        record(AuthMethod::Sigv4, outcome)?;
-    }
-    if let Some(bearer) = jwt {
-        record(
-            AuthMethod::Jwt,
-            Some(
-                jwt::verify_jwt(bearer, issuers, now)
-                    .map(|_| ())
-                    .map_err(AuthError::from),
-            ),
-        )?;
-    }
-    if policy.is_enabled(AuthMethod::Token) {
-        record(
-            AuthMethod::Token,
-            token::check_token(request, &token_credential, material),
-        )?;
-    }
-    if policy.is_enabled(AuthMethod::Iam) {
-        record(
-            AuthMethod::Iam,
-            iam::check_iam(request, &policy.allowed_principals),
-        )?;
-    }
-    if let Credential::Other = credential {
-        // A scheme nobody enabled understands is a failed credential, unless
-        // the gateway itself already verified the caller.
-        if verified != Some(AuthMethod::Iam) {
-            return Err(AuthError::UnsupportedAuthorizationScheme);
+/// Every credential of a push, as far as `seen` shows them.
+fn check_push<'a>(
+    request: &'a InboundRequest,
+    seen: Seen,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<Signed<'a>, AuthError> {
+    let header_token = match authorization_credential(request)? {
+        Credential::Bearer(_) if policy.is_enabled(AuthMethod::Jwt) => {
+            verification_token_header(request)?
         }
+        _ => None,
+    };
+    let mut signed = check_signed(request, seen, header_token, material, policy, issuers, now)?;
+    if policy.is_enabled(AuthMethod::Token) {
+        let outcome = token::check_token(request, &signed.for_token, material);
+        signed.record(AuthMethod::Token, outcome)?;
     }
-    verified.ok_or(AuthError::NoCredential)
+    signed.finish_with_iam(request, policy)?;
+    Ok(signed)
+}
+
+/// Server mode's first phase: checks what the head of a request proves,
+/// before its body is read. A refusal here is one the whole request would
+/// get too, whatever its body (a handshake checks every header credential
+/// a push does, and a body too large to be a handshake is a push); a head
+/// that passes is decided again, whole, once its body is in.
+pub fn screen_head_with_issuers(
+    head: &InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    issuers: &[TrustedIssuer<'_>],
+    now: SystemTime,
+) -> Result<HeadVerdict, AuthError> {
+    let signed = check_push(head, Seen::Head, material, policy, issuers, now)?;
+    Ok(match signed.verified {
+        Some(method) => HeadVerdict::Verified(method),
+        None if signed.awaits_body => HeadVerdict::AwaitsBody,
+        None => HeadVerdict::Unproven,
+    })
 }
 
 /// Checks the token of a verification handshake. Redox puts it in the body
@@ -322,9 +442,10 @@ pub fn authenticate_handshake(
     )
 }
 
-/// [`authenticate_handshake`] for a destination that may have `jwt` on: a
-/// Bearer JWT sent with the handshake is checked by itself (and must pass),
-/// and the handshake token by itself.
+/// [`authenticate_handshake`] for a destination with more methods on: every
+/// other credential the handshake presents (a SigV4 signature, a Bearer
+/// JWT, a gateway-verified principal, an unknown scheme) is checked as it
+/// would be on a push and must pass, and the handshake token by itself.
 pub fn authenticate_handshake_with_issuers(
     request: &InboundRequest,
     token_in_message: Option<&str>,
@@ -333,20 +454,21 @@ pub fn authenticate_handshake_with_issuers(
     issuers: &[TrustedIssuer<'_>],
     now: SystemTime,
 ) -> Result<(), AuthError> {
-    let header = request
-        .single_header("verification-token")
-        .map_err(|_| AuthError::RepeatedCredentialHeader("verification-token"))?;
-    let credential = authorization_credential(request)?;
+    let header = verification_token_header(request)?;
     let companion = header.or(token_in_message);
-    let bearer = match jwt_bearer(&credential, companion, material, policy) {
-        Some(jwt) => {
-            jwt::verify_jwt(jwt, issuers, now)?;
-            None
-        }
-        None => match credential {
-            Credential::Bearer(value) => Some(value),
-            _ => None,
-        },
+    let mut signed = check_signed(
+        request,
+        Seen::Whole,
+        companion,
+        material,
+        policy,
+        issuers,
+        now,
+    )?;
+    signed.finish_with_iam(request, policy)?;
+    let bearer = match signed.for_token {
+        Credential::Bearer(value) => Some(value),
+        _ => None,
     };
     let in_headers = token::agreeing_token(header, bearer)?;
     let token = token::agreeing_token(in_headers, token_in_message)?

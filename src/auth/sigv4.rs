@@ -208,6 +208,57 @@ pub fn verify_sigv4<'k>(
     check_key_and_signature(&content, keys)
 }
 
+/// What the head of a SigV4-signed request proves before its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadCheck {
+    /// The signature verified over the `x-amz-content-sha256` the signer
+    /// sent; the body must still hash to it.
+    Verified,
+    /// Everything but the signature passed (format, clock, coverage, a
+    /// configured key for this scope and session token): the signature
+    /// covers the body's hash, so it waits for the body.
+    AwaitsBody,
+}
+
+/// Checks the SigV4 credential of a request whose body has not been read
+/// (server mode's head phase) as far as the head allows. Every refusal is
+/// one [`verify_sigv4`] would also give for this head with any body, so
+/// the head phase never refuses what the whole request would pass.
+pub fn verify_sigv4_head(
+    head: &InboundRequest,
+    keys: &[SigV4Key],
+    now: SystemTime,
+    clock_skew: Duration,
+) -> Result<HeadCheck, Sigv4Error> {
+    if let Some(refusal) = presigned_query_refusal(head) {
+        return Err(refusal);
+    }
+    let authorization = parse_authorization_header(head)?;
+    let (amz_date, signed_at) = request_time(head, &authorization.scope)?;
+    check_clock_skew(signed_at, now, clock_skew)?;
+    check_header_coverage(head, &authorization.signed_headers)?;
+    let session_token = head
+        .single_header("x-amz-security-token")
+        .map_err(|_| Sigv4Error::RepeatedHeader("x-amz-security-token"))?;
+    match sent_payload_hash(head)? {
+        Some(declared) => {
+            let canonical_request = canonical_request(head, &authorization, declared);
+            let content = SignedContent {
+                authorization,
+                amz_date,
+                signed_at,
+                canonical_request,
+                session_token,
+            };
+            check_key_and_signature(&content, keys).map(|_| HeadCheck::Verified)
+        }
+        None => {
+            let key = select_key(keys, authorization.access_key_id);
+            check_key(key, authorization.scope, session_token).map(|_| HeadCheck::AwaitsBody)
+        }
+    }
+}
+
 /// `Some(PresignedQuery)` when the query carries presigned-URL parameters
 /// (names compared case-insensitively, after decoding).
 pub fn presigned_query_refusal(request: &InboundRequest) -> Option<Sigv4Error> {
@@ -491,6 +542,17 @@ fn check_header_coverage(request: &InboundRequest, signed: &[&str]) -> Result<()
 /// only the lower-case hex of the body's own hash passes, never
 /// `UNSIGNED-PAYLOAD` or a `STREAMING-*` value.
 fn payload_hash(request: &InboundRequest) -> Result<String, Sigv4Error> {
+    let sent = sent_payload_hash(request)?;
+    let body_hash = hex::encode(Sha256::digest(&request.body));
+    if sent.is_some_and(|sent| sent != body_hash) {
+        return Err(Sigv4Error::PayloadHashMismatch);
+    }
+    Ok(body_hash)
+}
+
+/// The `x-amz-content-sha256` the signer sent, if any, when it is a
+/// lower-case hex SHA-256 (never `UNSIGNED-PAYLOAD` or `STREAMING-*`).
+fn sent_payload_hash(request: &InboundRequest) -> Result<Option<&str>, Sigv4Error> {
     let sent = request
         .single_header(CONTENT_SHA256)
         .map_err(|_| Sigv4Error::RepeatedHeader(CONTENT_SHA256))?;
@@ -505,11 +567,7 @@ fn payload_hash(request: &InboundRequest) -> Result<String, Sigv4Error> {
             return Err(Sigv4Error::MalformedContentSha256);
         }
     }
-    let body_hash = hex::encode(Sha256::digest(&request.body));
-    if sent.is_some_and(|sent| sent != body_hash) {
-        return Err(Sigv4Error::PayloadHashMismatch);
-    }
-    Ok(body_hash)
+    Ok(sent)
 }
 
 fn canonical_request(
@@ -677,8 +735,21 @@ fn check_key_and_signature<'k>(
         .as_bytes()
         .ct_eq(content.authorization.signature.as_bytes())
         .into();
-    let token_check = session_token_check(key, content.session_token);
+    let key = check_key(key, scope, content.session_token)?;
+    if !signature_matches {
+        return Err(Sigv4Error::SignatureMismatch);
+    }
+    Ok(key)
+}
 
+/// The checks that compare the scope and session token with the key the
+/// access key id names (every one [`Sigv4Error::depends_on_keys`]).
+fn check_key<'k>(
+    key: Option<&'k SigV4Key>,
+    scope: Scope<'_>,
+    session_token: Option<&str>,
+) -> Result<&'k SigV4Key, Sigv4Error> {
+    let token_check = session_token_check(key, session_token);
     let key = key.ok_or(Sigv4Error::UnknownAccessKey)?;
     if key.region != scope.region {
         return Err(Sigv4Error::RegionMismatch);
@@ -687,9 +758,6 @@ fn check_key_and_signature<'k>(
         return Err(Sigv4Error::ServiceMismatch);
     }
     token_check?;
-    if !signature_matches {
-        return Err(Sigv4Error::SignatureMismatch);
-    }
     Ok(key)
 }
 
@@ -1618,6 +1686,88 @@ mod tests {
         assert_eq!(
             verify(&repeated, &keys),
             Err(Sigv4Error::RepeatedHeader("x-amz-content-sha256"))
+        );
+    }
+
+    fn head_of(request: &InboundRequest) -> InboundRequest {
+        let mut head = request.clone();
+        head.body = Bytes::new();
+        head
+    }
+
+    #[test]
+    fn a_head_is_checked_as_far_as_it_can_be_without_the_body() {
+        let key = key("AKIDREDOX", None);
+        let keys = [key.clone()];
+        let check = |request: &InboundRequest, keys: &[SigV4Key], now: SystemTime| {
+            verify_sigv4_head(&head_of(request), keys, now, SKEW)
+        };
+        // Redox's signers send no x-amz-content-sha256: the signature waits.
+        let push = redox_push(&key);
+        assert_eq!(check(&push, &keys, signed_at()), Ok(HeadCheck::AwaitsBody));
+        // Everything the head shows is checked: the key, its scope, the
+        // clock, the signed headers.
+        assert_eq!(
+            check(&push, &[self::key("AKIDOTHER", None)], signed_at()),
+            Err(Sigv4Error::UnknownAccessKey)
+        );
+        let mut other_region = key.clone();
+        other_region.region = "eu-west-1".into();
+        assert_eq!(
+            check(&push, &[other_region], signed_at()),
+            Err(Sigv4Error::RegionMismatch)
+        );
+        assert!(matches!(
+            check(&push, &keys, signed_at() + Duration::from_secs(900)),
+            Err(Sigv4Error::ClockSkew { .. })
+        ));
+        let mut unsigned = push.clone();
+        unsigned.headers.push(("x-amz-meta".into(), "x".into()));
+        assert_eq!(
+            check(&unsigned, &keys, signed_at()),
+            Err(Sigv4Error::UnsignedAmzHeader("x-amz-meta".into()))
+        );
+        // A forged signature passes the head (it covers the body) and is
+        // refused whole.
+        let forged = forge_signature(&push);
+        assert_eq!(
+            check(&forged, &keys, signed_at()),
+            Ok(HeadCheck::AwaitsBody)
+        );
+        assert_eq!(verify(&forged, &keys), Err(Sigv4Error::SignatureMismatch));
+    }
+
+    fn forge_signature(request: &InboundRequest) -> InboundRequest {
+        let signature = signature_of(request);
+        let flipped = if signature.starts_with('a') { 'b' } else { 'a' };
+        tamper_authorization(request, &signature, &change_byte(&signature, 0, flipped))
+    }
+
+    #[test]
+    fn a_head_with_the_body_hash_it_signed_is_verified_whole_from_the_head() {
+        let (key, request) = with_content_sha256(SignableBody::Bytes(BODY));
+        let keys = [key];
+        let head = head_of(&request);
+        assert_eq!(
+            verify_sigv4_head(&head, &keys, signed_at(), SKEW),
+            Ok(HeadCheck::Verified)
+        );
+        let forged = forge_signature(&request);
+        assert_eq!(
+            verify_sigv4_head(&head_of(&forged), &keys, signed_at(), SKEW),
+            Err(Sigv4Error::SignatureMismatch)
+        );
+        // The body must still be the one hashed: checked once it is read.
+        let mut changed = request.clone();
+        changed.body = Bytes::from_static(b"{}");
+        assert_eq!(
+            verify(&changed, &keys),
+            Err(Sigv4Error::PayloadHashMismatch)
+        );
+        let (_, unsigned) = with_content_sha256(SignableBody::UnsignedPayload);
+        assert_eq!(
+            verify_sigv4_head(&head_of(&unsigned), &keys, signed_at(), SKEW),
+            Err(Sigv4Error::UnsignedPayload)
         );
     }
 

@@ -21,6 +21,7 @@ use crate::response::HttpResponse;
 use crate::sink::{Sink, SinkError};
 use crate::telemetry::metrics::Dependency;
 
+pub use decide::BodyAllowance;
 use log::log_request;
 pub use log::{RequestRecord, log_internal_error, log_refused};
 pub use refusal::{RETRY_AFTER_SECS, Refusal};

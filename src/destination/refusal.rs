@@ -51,6 +51,20 @@ pub enum Refusal {
         budget: usize,
         waited: Duration,
     },
+    /// Server mode: after the grace period the body arrived slower than
+    /// `REDOX_MIN_BODY_BYTES_PER_SEC`.
+    #[error(
+        "the body arrived too slowly: {received} bytes in {elapsed:?}, under the minimum of {min_rate} bytes/s after the grace period"
+    )]
+    BodyTooSlow {
+        received: usize,
+        elapsed: Duration,
+        min_rate: u64,
+    },
+    /// Server mode: the client address already holds its share of the
+    /// server (`REDOX_MAX_CLIENT_REQUESTS`, `REDOX_CLIENT_BODY_MEMORY_BYTES`).
+    #[error("the client address already holds its share of {0}")]
+    ClientShareFull(&'static str),
     #[error("a bug: the handler panicked")]
     Internal,
 }
@@ -70,7 +84,8 @@ impl Refusal {
             Refusal::Sink(SinkError::TooLarge { .. }) => "payload_too_large",
             Refusal::Sink(_) => "queue_unavailable",
             Refusal::DeadlineExceeded(_) => "deadline_exceeded",
-            Refusal::BodyTimeout { .. } => "request_timeout",
+            Refusal::BodyTimeout { .. } | Refusal::BodyTooSlow { .. } => "request_timeout",
+            Refusal::ClientShareFull(_) => "too_many_requests",
             Refusal::BodyMemoryFull { .. } => "server_busy",
             Refusal::Internal => "internal_error",
         }
@@ -152,6 +167,17 @@ impl Refusal {
                 code,
                 "The body did not arrive in time; the message was not queued. Retry.",
             ),
+            Refusal::BodyTooSlow { .. } => HttpResponse::error(
+                408,
+                code,
+                "The body arrived too slowly; the message was not queued. Retry.",
+            ),
+            Refusal::ClientShareFull(_) => HttpResponse::error(
+                429,
+                code,
+                "Too many requests from this address at once; the message was not queued. Retry later.",
+            )
+            .with_header("retry-after", RETRY_AFTER_SECS.to_string()),
             Refusal::BodyMemoryFull { .. } => HttpResponse::error(
                 503,
                 code,
