@@ -2079,7 +2079,7 @@ fn fuzz_redox_handshake_shape() {
                 match &classified {
                     Classified::Handshake(handshake) => {
                         prop_assert!(
-                            shape,
+                            shape && body.len() <= redox::MAX_HANDSHAKE_BYTES,
                             "taken for a handshake: {:?}",
                             String::from_utf8_lossy(&body)
                         );
@@ -2097,8 +2097,12 @@ fn fuzz_redox_handshake_shape() {
                     // classifier's reader (serde's duplicate-field check) and
                     // queued, while the oracle keeps the last copy: a push is
                     // always the safe side.
+                    // And a body over the handshake limit is a push
+                    // whatever its shape.
                     Classified::Push(_) => prop_assert!(
-                        !shape || has_repeated_member(&body),
+                        !shape
+                            || has_repeated_member(&body)
+                            || body.len() > redox::MAX_HANDSHAKE_BYTES,
                         "a handshake-shaped body was taken for a push: {:?}",
                         String::from_utf8_lossy(&body)
                     ),
@@ -3586,9 +3590,16 @@ fn fuzz_forwarded_for_client_address() {
             }
         }
         let address = client_address(peer, true, lines.iter().map(Vec::as_slice));
+        if lines.len() > 1 {
+            // Several lines: no order among them is trusted.
+            prop_assert_eq!(
+                (address.ip, address.source),
+                (peer, AddressSource::PeerForwardedForGarbled)
+            );
+        }
         match address.source {
             AddressSource::ForwardedFor => {
-                // Only ever the last entry of the last line.
+                // Only ever the last entry of the one line.
                 let last = lines.last().expect("a line");
                 let entry = last.rsplit(|b| *b == b',').next().expect("an entry");
                 let entry = String::from_utf8_lossy(entry.trim_ascii()).into_owned();
@@ -3597,12 +3608,152 @@ fn fuzz_forwarded_for_client_address() {
             AddressSource::Peer => prop_assert!(false, "behind the ALB, never the plain peer"),
             _ => prop_assert_eq!(address.ip, peer),
         }
-        if append {
+        if append && lines.len() == 1 {
             prop_assert_eq!(address.source, AddressSource::ForwardedFor);
             prop_assert_eq!(address.ip, appended);
         }
         let direct = client_address(peer, false, lines.iter().map(Vec::as_slice));
         prop_assert_eq!((direct.ip, direct.source), (peer, AddressSource::Peer));
         Ok(())
+    });
+}
+
+// ---- target: the decision in two phases (server mode) -------------------------
+
+/// A credential header a head may carry.
+fn credential_value() -> impl Strategy<Value = Option<String>> {
+    let jwt = signed_jwt(&b64(&valid_header()), &b64(&valid_claims()));
+    prop_oneof![
+        2 => Just(None),
+        2 => Just(Some(TOKEN.to_owned())),
+        1 => Just(Some(format!("Bearer {TOKEN}"))),
+        1 => Just(Some(format!("Bearer {jwt}"))),
+        1 => text_edit().prop_map(move |edit| Some(format!("Bearer {}", edit.apply(&jwt)))),
+        1 => text_edit().prop_map(|edit| Some(edit.apply(TOKEN))),
+        1 => text().prop_map(Some),
+        1 => Just(Some("Basic cmVkb3g6c2VjcmV0".to_owned())),
+    ]
+}
+
+/// A body the head may be followed by: a push, handshakes with right and
+/// wrong tokens, bodies just under and over the handshake limit, bytes.
+fn two_phase_body() -> impl Strategy<Value = Vec<u8>> {
+    let handshake = |token: &str| {
+        json!({"verification-token": token, "challenge": CHALLENGE})
+            .to_string()
+            .into_bytes()
+    };
+    let padded = |len: usize| {
+        let mut body = json!({"verification-token": TOKEN, "challenge": CHALLENGE, "pad": ""})
+            .to_string()
+            .into_bytes();
+        let missing = len.saturating_sub(body.len());
+        body.splice(
+            body.len() - 2..body.len() - 2,
+            std::iter::repeat_n(b' ', missing),
+        );
+        body
+    };
+    prop_oneof![
+        2 => Just(push_body()),
+        2 => Just(handshake(TOKEN)),
+        1 => text().prop_map(move |token| handshake(&token)),
+        1 => Just(padded(redox::MAX_HANDSHAKE_BYTES)),
+        1 => Just(padded(redox::MAX_HANDSHAKE_BYTES + 1)),
+        1 => bytes(),
+    ]
+}
+
+/// Any request: one aws-sigv4 signed and mutated, or one with token and
+/// Bearer headers of every kind, with any body.
+fn two_phase_request() -> impl Strategy<Value = InboundRequest> {
+    let signed = (
+        signed_parts(),
+        sig_mutation(),
+        two_phase_body(),
+        any::<bool>(),
+    )
+        .prop_map(|(parts, mutation, body, swap_body)| {
+            let (mut request, _) = mutate_signed(sign_request(&parts), &mutation);
+            if swap_body {
+                request.body = Bytes::from(body);
+            }
+            request
+        });
+    let headed = (
+        prop_oneof![4 => Just("POST"), 1 => Just("GET")],
+        credential_value(),
+        credential_value(),
+        two_phase_body(),
+    )
+        .prop_map(|(method, token_header, authorization, body)| {
+            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            if let Some(value) = token_header {
+                headers.push(("verification-token".to_owned(), value));
+            }
+            if let Some(value) = authorization {
+                headers.push(("authorization".to_owned(), value));
+            }
+            let query = if method == "GET" {
+                format!("challenge={CHALLENGE}&verification-token={TOKEN}")
+            } else {
+                String::new()
+            };
+            inbound(method, "/", &query, headers, body)
+        });
+    prop_oneof![signed, headed]
+}
+
+#[test]
+fn fuzz_two_phase_decision_refuses_from_the_head_only_what_the_whole_request_refuses() {
+    use redox_destination::auth::{
+        AuthError, HeadVerdict, authenticate_handshake_with_issuers, authenticate_with_issuers,
+        screen_head_with_issuers,
+    };
+    on_big_stack(|| {
+        let material = material();
+        let policy = AuthPolicy {
+            enabled: AuthMethod::ALL.to_vec(),
+            allowed_principals: Vec::new(),
+            clock_skew: SKEW,
+        };
+        let issuers = [TrustedIssuer {
+            kind: IssuerKind::BuiltIn,
+            settings: jwt_settings(),
+            keys: Some(&keys().key_set),
+        }];
+        fuzz("two_phase_decision", two_phase_request(), |request| {
+            let mut head = request.clone();
+            head.body = Bytes::new();
+            let early = screen_head_with_issuers(&head, &material.auth, &policy, &issuers, now());
+            let whole = match redox::classify(&request) {
+                Classified::Handshake(handshake) => authenticate_handshake_with_issuers(
+                    &request,
+                    handshake.token.as_deref(),
+                    &material.auth,
+                    &policy,
+                    &issuers,
+                    now(),
+                ),
+                Classified::Push(_) => {
+                    authenticate_with_issuers(&request, &material.auth, &policy, &issuers, now())
+                        .map(|_| ())
+                }
+            };
+            match early {
+                Err(refusal) => prop_assert!(
+                    whole.is_err(),
+                    "the head was refused ({refusal}) but the whole request passes"
+                ),
+                Ok(HeadVerdict::Unproven)
+                    if request.method == "POST"
+                        && request.body.len() > redox::MAX_HANDSHAKE_BYTES =>
+                {
+                    prop_assert_eq!(whole, Err(AuthError::NoCredential));
+                }
+                Ok(_) => {}
+            }
+            Ok(())
+        });
     });
 }

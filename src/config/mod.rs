@@ -21,7 +21,8 @@ pub use remote_jwt::RemoteJwtConfig;
 use remote_jwt::remote_jwt;
 use server::server_config;
 pub use server::{
-    DEFAULT_DRAIN_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_SECS, ServerConfig,
+    DEFAULT_BODY_GRACE_MS, DEFAULT_DRAIN_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_MS,
+    DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MIN_BODY_BYTES_PER_SEC, ServerConfig,
 };
 
 /// A configuration problem, naming the variable at fault.
@@ -562,6 +563,10 @@ mod tests {
                 max_connections: None,
                 drain_timeout: Duration::from_secs(25),
                 body_memory_bytes: None,
+                max_client_requests: None,
+                client_body_memory_bytes: None,
+                min_body_rate: 64 * 1024,
+                body_grace: Duration::from_secs(2),
             }
         );
         assert!(!config.log_json, "plain text outside Lambda");
@@ -575,6 +580,10 @@ mod tests {
             ("REDOX_DRAIN_TIMEOUT_SECS", "0"),
             ("REDOX_MAX_BODY_BYTES", "47185920"),
             ("REDOX_BODY_MEMORY_BYTES", "47185920"),
+            ("REDOX_MAX_CLIENT_REQUESTS", "6"),
+            ("REDOX_CLIENT_BODY_MEMORY_BYTES", "1048576"),
+            ("REDOX_MIN_BODY_BYTES_PER_SEC", "0"),
+            ("REDOX_BODY_GRACE_MS", "500"),
             ("REDOX_LOG_FORMAT", "json"),
         ]))
         .unwrap();
@@ -587,6 +596,10 @@ mod tests {
                 max_connections: Some(200),
                 drain_timeout: Duration::ZERO,
                 body_memory_bytes: Some(47_185_920),
+                max_client_requests: Some(6),
+                client_body_memory_bytes: Some(1_048_576),
+                min_body_rate: 0,
+                body_grace: Duration::from_millis(500),
             }
         );
         assert!(set.log_json);

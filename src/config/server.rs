@@ -1,5 +1,6 @@
 //! Server mode's settings (`REDOX_BEHIND_ALB`, the timeouts, the connection
-//! cap, the drain and the body memory budget).
+//! cap, the drain, the body memory budget, each client's share of them and
+//! the pace a body must keep).
 
 use std::time::Duration;
 
@@ -28,6 +29,19 @@ pub struct ServerConfig {
     /// `REDOX_BODY_MEMORY_BYTES` when set; otherwise derived at start-up
     /// from the memory limit (`front::server::limits`).
     pub body_memory_bytes: Option<usize>,
+    /// `REDOX_MAX_CLIENT_REQUESTS` when set: requests in flight per client
+    /// address (and open connections per peer without a load balancer);
+    /// otherwise derived from the connection cap.
+    pub max_client_requests: Option<usize>,
+    /// `REDOX_CLIENT_BODY_MEMORY_BYTES` when set: the body budget one
+    /// client address may hold; otherwise derived from the budget.
+    pub client_body_memory_bytes: Option<usize>,
+    /// `REDOX_MIN_BODY_BYTES_PER_SEC`: the rate a body must average once
+    /// its grace has passed (0: none).
+    pub min_body_rate: u64,
+    /// `REDOX_BODY_GRACE_MS`: how long a body may take before the rate
+    /// counts.
+    pub body_grace: Duration,
 }
 
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
@@ -37,6 +51,11 @@ pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 75;
 /// Inside ECS's default stop timeout (30 s), with room to exit.
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 25;
+/// 64 KiB/s: a 40 MB push at this pace would take ten minutes, far past
+/// any request timeout, so a genuine sender never meets it; a stranger
+/// trickling a body is cut off a moment after the grace.
+pub const DEFAULT_MIN_BODY_BYTES_PER_SEC: u64 = 64 * 1024;
+pub const DEFAULT_BODY_GRACE_MS: u64 = 2_000;
 
 /// The server-mode settings; the body memory budget may not be smaller
 /// than one body.
@@ -86,5 +105,23 @@ pub(super) fn server_config<'a>(
             3600,
         )?),
         body_memory_bytes,
+        max_client_requests: optional("REDOX_MAX_CLIENT_REQUESTS", 1, 1_000_000)?
+            .map(|n| n as usize),
+        client_body_memory_bytes: optional("REDOX_CLIENT_BODY_MEMORY_BYTES", 1, 1 << 40)?
+            .map(|n| n as usize),
+        min_body_rate: number(
+            get,
+            "REDOX_MIN_BODY_BYTES_PER_SEC",
+            DEFAULT_MIN_BODY_BYTES_PER_SEC,
+            0,
+            1 << 34,
+        )?,
+        body_grace: Duration::from_millis(number(
+            get,
+            "REDOX_BODY_GRACE_MS",
+            DEFAULT_BODY_GRACE_MS,
+            0,
+            600_000,
+        )?),
     })
 }

@@ -78,9 +78,14 @@ pub enum SourceKey {
 impl SourceKey {
     /// The key of a request's `origin.source_ip`.
     pub fn of(source_ip: Option<&str>) -> SourceKey {
-        let Some(address) = source_ip.and_then(|ip| ip.trim().parse::<IpAddr>().ok()) else {
-            return SourceKey::Unknown;
-        };
+        match source_ip.and_then(|ip| ip.trim().parse::<IpAddr>().ok()) {
+            Some(address) => SourceKey::of_ip(address),
+            None => SourceKey::Unknown,
+        }
+    }
+
+    /// The key of an address.
+    pub fn of_ip(address: IpAddr) -> SourceKey {
         match address.to_canonical() {
             IpAddr::V4(v4) => SourceKey::V4(v4.octets()),
             IpAddr::V6(v6) => {

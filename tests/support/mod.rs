@@ -11,6 +11,7 @@ pub mod aws;
 pub mod faults;
 pub mod function_url;
 pub mod jwt;
+pub mod server;
 pub mod signers;
 pub mod template;
 

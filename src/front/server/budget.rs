@@ -4,11 +4,11 @@
 //! A body is read into memory whole (its bytes are signed, classified and
 //! uploaded as one value), so without a bound a few concurrent 40 MB
 //! pushes would outgrow the task and be killed by the kernel, taking every
-//! other request in flight with them. Each body reserves its size here
-//! before it is read (by `Content-Length`, or step by step as a chunked
-//! body grows), and holds it until its answer is decided; a body that does
-//! not fit waits, up to a bound its caller chooses, and is then refused
-//! (503 with `Retry-After`: Redox retries) rather than read.
+//! other request in flight with them. Each body reserves here what has
+//! arrived of it (in steps, never what its head declares, so a head alone
+//! holds nothing), and holds it until its answer is decided; a body that
+//! does not fit waits, up to a bound its caller chooses, and is then
+//! refused (503 with `Retry-After`: Redox retries) rather than read.
 //!
 //! Bodies up to [`FREE_ALLOWANCE`] reserve nothing: their memory is part
 //! of each connection's fixed share (`limits.rs`), so handshakes and token
@@ -49,6 +49,11 @@ impl BodyBudget {
             units: Arc::new(Semaphore::new(units_for(bytes))),
             bytes,
         }
+    }
+
+    /// What a body of `total` bytes takes from the budget.
+    pub fn charged(total: usize) -> usize {
+        if total <= FREE_ALLOWANCE { 0 } else { total }
     }
 
     /// The budget's size in bytes.

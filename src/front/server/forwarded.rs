@@ -5,7 +5,8 @@
 //! The ALB appends the address it saw to whatever `X-Forwarded-For` the
 //! client sent, so only the last entry is the load balancer's own
 //! statement; every earlier one is client-supplied and ignored (trusting
-//! it would let anyone choose the address that logs and throttling see).
+//! it would let anyone choose the address that logs and throttling see),
+//! and a header sent on several lines is garbled.
 //! Pure and total: any header bytes in, an address out — the peer when the
 //! header is missing or its last entry is not an IP address, with the
 //! reason, for the log. It never reads `Forwarded` or `X-Real-IP`, which
@@ -54,8 +55,10 @@ pub struct ClientAddress {
 /// The client address of a request from `peer` carrying the
 /// `X-Forwarded-For` values `forwarded_for` (in arrival order).
 ///
-/// Several header lines are one list in order (RFC 9110 5.3), so the
-/// load balancer's entry is the last entry of the last line.
+/// The header must come on one line: AWS documents that the ALB appends
+/// its entry to the header, not to which of several lines, so a request
+/// with more than one is garbled rather than read in an order nobody can
+/// check.
 pub fn client_address<'a>(
     peer: IpAddr,
     behind_alb: bool,
@@ -65,10 +68,14 @@ pub fn client_address<'a>(
     if !behind_alb {
         return from_peer(AddressSource::Peer);
     }
-    let Some(last_line) = forwarded_for.into_iter().last() else {
+    let mut lines = forwarded_for.into_iter();
+    let Some(line) = lines.next() else {
         return from_peer(AddressSource::PeerForwardedForMissing);
     };
-    match last_entry(last_line) {
+    if lines.next().is_some() {
+        return from_peer(AddressSource::PeerForwardedForGarbled);
+    }
+    match last_entry(line) {
         Some(ip) => ClientAddress {
             ip,
             source: AddressSource::ForwardedFor,
@@ -105,8 +112,7 @@ mod tests {
         let address = behind_alb(&["6.6.6.6, 203.0.113.9"]);
         assert_eq!(address.ip.to_string(), "203.0.113.9");
         assert_eq!(address.source, AddressSource::ForwardedFor);
-        // A client-sent line before the ALB's own is ignored too.
-        let address = behind_alb(&["6.6.6.6", "7.7.7.7,2001:db8::7"]);
+        let address = behind_alb(&["7.7.7.7,2001:db8::7"]);
         assert_eq!(address.ip.to_string(), "2001:db8::7");
         let address = behind_alb(&["  198.51.100.4\t"]);
         assert_eq!(address.ip.to_string(), "198.51.100.4");
@@ -131,7 +137,7 @@ mod tests {
             "203.0.113.9 198.51.100.4",
             "0203.0.113.9",
         ] {
-            let address = behind_alb(&["1.2.3.4", garbled]);
+            let address = behind_alb(&[&format!("1.2.3.4,{garbled}")]);
             assert_eq!(address.ip, PEER, "{garbled:?}");
             assert_eq!(
                 address.source,
@@ -141,6 +147,19 @@ mod tests {
         }
         let not_utf8 = client_address(PEER, true, [&b"1.2.3.4, \xff\xfe"[..]]);
         assert_eq!(not_utf8.source, AddressSource::PeerForwardedForGarbled);
+    }
+
+    #[test]
+    fn two_header_lines_are_garbled_whatever_their_order() {
+        for lines in [["6.6.6.6", "203.0.113.9"], ["203.0.113.9", "6.6.6.6"]] {
+            assert_eq!(
+                behind_alb(&lines),
+                ClientAddress {
+                    ip: PEER,
+                    source: AddressSource::PeerForwardedForGarbled
+                }
+            );
+        }
     }
 
     #[test]

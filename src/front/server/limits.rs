@@ -156,6 +156,29 @@ pub fn default_body_memory(memory_bytes: Option<u64>, max_connections: usize) ->
     limit.saturating_sub(fixed) / 2
 }
 
+/// The most clients one address may keep in flight when
+/// `REDOX_MAX_CLIENT_REQUESTS` is unset.
+pub const DEFAULT_MAX_CLIENT_REQUESTS: usize = 32;
+
+/// Requests in flight per client address when `REDOX_MAX_CLIENT_REQUESTS`
+/// is unset: a quarter of the connection cap, at most
+/// [`DEFAULT_MAX_CLIENT_REQUESTS`]. Redox keeps one push in flight per
+/// feed, so even many feeds from one Redox address stay under it, while
+/// one address can never take the whole cap.
+pub fn default_max_client_requests(max_connections: usize) -> usize {
+    (max_connections / 4).clamp(1, DEFAULT_MAX_CLIENT_REQUESTS)
+}
+
+/// The body budget one client address may hold when
+/// `REDOX_CLIENT_BODY_MEMORY_BYTES` is unset: a quarter of the budget, but
+/// at least two of the largest bodies (a feed's push and its retry) when
+/// the budget has room for them.
+pub fn default_client_body_memory(body_memory_bytes: usize, max_body_bytes: usize) -> usize {
+    (body_memory_bytes / 4)
+        .max(max_body_bytes.saturating_mul(2))
+        .min(body_memory_bytes)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -10,8 +10,11 @@
 //!
 //! - [`connection`]: each connection's idle, head and busy deadlines,
 //!   enforced on its socket;
-//! - [`request`]: one request read (deadline from its first byte, body
-//!   into one buffer under the memory budget) and answered;
+//! - [`request`]: one request read (deadline from its first byte, its head
+//!   decided before its body, the body into one buffer under the memory
+//!   budget at a minimum pace) and answered;
+//! - [`clients`]: each client address's share of requests, connections
+//!   and body memory;
 //! - [`budget`]: the memory budget for bodies in flight; [`limits`]: the
 //!   defaults the host's memory and descriptor limits allow;
 //! - [`forwarded`]: the client address behind the load balancer;
@@ -19,6 +22,7 @@
 
 pub mod accept;
 pub mod budget;
+pub mod clients;
 pub mod connection;
 pub mod forwarded;
 pub mod health;
@@ -40,9 +44,10 @@ use crate::config::{Config, ConfigError};
 use crate::destination::Destination;
 use accept::{AcceptFailures, BurstLog};
 use budget::BodyBudget;
+use clients::{ClientLimits, ClientLoads};
 use connection::{ConnectionClock, ConnectionLimits, DrainSignal, Phase, TimedIo};
 use limits::HostLimits;
-use request::{Arrival, RequestContext};
+use request::{Arrival, BodyPace, RequestContext};
 
 /// The largest request head accepted (request line and headers; larger is
 /// answered 431). It is also the most the HTTP parser buffers for one
@@ -58,6 +63,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     pub drain_timeout: Duration,
     pub body_memory_bytes: usize,
+    /// Each client address's share of the connections and the budget.
+    pub client: ClientLimits,
+    pub pace: BodyPace,
 }
 
 impl Default for ServerSettings {
@@ -70,6 +78,17 @@ impl Default for ServerSettings {
             max_connections: limits::DEFAULT_MAX_CONNECTIONS,
             drain_timeout: Duration::from_secs(crate::config::DEFAULT_DRAIN_TIMEOUT_SECS),
             body_memory_bytes: limits::UNLIMITED_BODY_MEMORY_BYTES as usize,
+            client: ClientLimits {
+                max_requests: limits::default_max_client_requests(limits::DEFAULT_MAX_CONNECTIONS),
+                max_body_bytes: limits::default_client_body_memory(
+                    limits::UNLIMITED_BODY_MEMORY_BYTES as usize,
+                    crate::config::DEFAULT_MAX_BODY_BYTES,
+                ),
+            },
+            pace: BodyPace {
+                min_rate: crate::config::DEFAULT_MIN_BODY_BYTES_PER_SEC,
+                grace: Duration::from_millis(crate::config::DEFAULT_BODY_GRACE_MS),
+            },
         }
     }
 }
@@ -126,6 +145,14 @@ impl ServerSettings {
                 derived
             }
         };
+        let client = ClientLimits {
+            max_requests: server
+                .max_client_requests
+                .unwrap_or_else(|| limits::default_max_client_requests(max_connections)),
+            max_body_bytes: server.client_body_memory_bytes.unwrap_or_else(|| {
+                limits::default_client_body_memory(body_memory_bytes, config.max_body_bytes)
+            }),
+        };
         Ok(ServerSettings {
             behind_alb: server.behind_alb,
             header_timeout: server.header_timeout,
@@ -133,6 +160,11 @@ impl ServerSettings {
             max_connections,
             drain_timeout: server.drain_timeout,
             body_memory_bytes,
+            client,
+            pace: BodyPace {
+                min_rate: server.min_body_rate,
+                grace: server.body_grace,
+            },
         })
     }
 }
@@ -176,9 +208,12 @@ pub async fn serve(
         idle_timeout: settings.idle_timeout,
         request_timeout: destination.request_timeout,
     };
+    let clients = ClientLoads::new(settings.client);
     let context = Arc::new(RequestContext {
         destination,
         budget: BodyBudget::new(settings.body_memory_bytes),
+        clients: clients.clone(),
+        pace: settings.pace,
         behind_alb: settings.behind_alb,
         drain: drain.clone(),
     });
@@ -191,6 +226,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut failures = AcceptFailures::default();
     let mut cap_notices = CapNotices::default();
+    let mut peer_notices = CapNotices::default();
     tokio::pin!(shutdown);
     loop {
         let slot = match slots.clone().try_acquire_owned() {
@@ -256,6 +292,27 @@ pub async fn serve(
         let Ok(local) = stream.local_addr() else {
             continue;
         };
+        // Exposed directly, a peer is a client: its silent or slow
+        // connections count against its own share, not everyone's. Behind
+        // the load balancer every peer is one of its nodes.
+        let peer_hold = if settings.behind_alb {
+            None
+        } else {
+            match clients.admit_connection(peer.ip()) {
+                Ok(hold) => Some(hold),
+                Err(_) => {
+                    if let Some(times) = peer_notices.reached(now) {
+                        tracing::warn!(
+                            max_client_requests = settings.client.max_requests,
+                            times_since_last_line = times,
+                            "a client address reached its share of connections; \
+                             its further connections are closed at once"
+                        );
+                    }
+                    continue;
+                }
+            }
+        };
         // Answers are one small write: send them without Nagle's delay.
         let _ = stream.set_nodelay(true);
         let clock = Arc::new(ConnectionClock::new(limits, drain.clone(), now));
@@ -276,6 +333,7 @@ pub async fn serve(
                 (None, Err(error)) => tracing::debug!(%error, "connection ended with an error"),
                 (None, Ok(())) => {}
             }
+            drop(peer_hold);
             drop(slot);
             // Wakes the accept loop only if it is backing off right now.
             closed.notify_waiters();
