@@ -12,8 +12,9 @@
 //!   `received N, decoded N, failed N` on stderr; `--follow` (or
 //!   `REDOX_CONSUMER_FOLLOW=1`) keeps polling until Ctrl-C. Exit status: 0
 //!   when every message received was handled and deleted, 1 when some were
-//!   not (they stay on the queue) or the queue could not be read, 2 for a
-//!   configuration error.
+//!   not (they stay on the queue) or the queue could not be read (one line
+//!   naming the queue, why and what to check; the SDK's raw answer only at
+//!   `RUST_LOG=debug`), 2 for a configuration error.
 //!
 //! Your own processing goes where [`LogMessage`] is plugged in below: write
 //! a [`MessageHandler`] (its documentation says how to be idempotent on
@@ -98,6 +99,14 @@ async fn run(runtime_api: Option<String>, follow: bool) -> ExitCode {
     telemetry::init(true);
     guard::install_panic_hook();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    if poll_settings.is_some() && sdk.region().is_none() {
+        // Lambda always sets one; elsewhere every SQS call would fail on it.
+        eprintln!(
+            "redox-consumer: configuration error: AWS_REGION: no AWS region is set (nor in the \
+             AWS profile); set it to the queue's region"
+        );
+        return ExitCode::from(2);
+    }
     tracing::info!(
         payload_bucket = settings.origin.bucket(),
         payload_prefix = settings.origin.prefix(),
@@ -156,13 +165,23 @@ async fn read_queue(
         polled = poll::poll(sqs, settings, payloads, handler, &mut summary) => polled,
         _ = tokio::signal::ctrl_c() => Ok(()),
     };
-    eprintln!("redox-consumer: {}: {summary}", settings.queue_url);
     match polled {
+        // One line when the queue could not be read at all: which queue, why,
+        // what to check (the SDK's raw answer is at RUST_LOG=debug).
         Err(error) => {
+            if summary.received > 0 {
+                eprintln!("redox-consumer: {}: {summary}", settings.queue_url);
+            }
             eprintln!("redox-consumer: {error}");
             ExitCode::FAILURE
         }
-        Ok(()) if summary.all_done() => ExitCode::SUCCESS,
-        Ok(()) => ExitCode::FAILURE,
+        Ok(()) => {
+            eprintln!("redox-consumer: {}: {summary}", settings.queue_url);
+            if summary.all_done() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }

@@ -25,7 +25,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 
 use super::batch::{BatchRecord, FifoOrder, MessageHandler, handle_records};
@@ -133,16 +134,164 @@ impl fmt::Display for PollSummary {
     }
 }
 
-/// Why polling stopped before the queue was drained.
+/// Why polling stopped before the queue was drained: one line naming the
+/// queue, what went wrong and what to check (the SDK's raw answer is
+/// logged at debug level only).
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
-    #[error("SQS ReceiveMessage on {queue_url} failed: {detail}")]
-    Receive { queue_url: String, detail: String },
-    #[error("SQS ReceiveMessage on {queue_url} did not answer within {timeout:?}")]
-    ReceiveTimeout {
+    #[error("cannot read the queue {queue_url}: {failure}")]
+    Receive {
         queue_url: String,
-        timeout: Duration,
+        failure: SqsFailure,
     },
+}
+
+/// What an SQS call's failure means to the person running the consumer,
+/// with the setting to check. Built by [`SqsFailure::of`] from the SDK's
+/// error; never quotes more of AWS's answer than its error code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqsFailure {
+    #[error(
+        "SQS has no such queue ({code}); check REDOX_QUEUE_URL (the account id, region and name \
+         in it), and AWS_ENDPOINT_URL when you use an emulator"
+    )]
+    QueueMissing { code: String },
+    #[error(
+        "access denied ({code}); check that these AWS credentials may {action} on the queue \
+         (and use its KMS key, if it has one)"
+    )]
+    AccessDenied { code: String, action: &'static str },
+    #[error(
+        "AWS refused the credentials ({code}); check AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), and that they have not expired"
+    )]
+    CredentialsRefused { code: String },
+    #[error(
+        "no AWS credentials ({cause}); set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials { cause: String },
+    #[error(
+        "SQS could not be reached ({cause}); check the queue URL's host, AWS_ENDPOINT_URL if \
+         you use an emulator, and the network"
+    )]
+    Unreachable { cause: String },
+    #[error("SQS did not answer within {0:?}; check AWS_ENDPOINT_URL and the network")]
+    Timeout(Duration),
+    #[error("the answer was not SQS's ({cause}); check AWS_ENDPOINT_URL")]
+    Unreadable { cause: String },
+    #[error("SQS refused it: {status} {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+/// Error codes SQS (and its query-protocol compatibility) gives for a
+/// queue that does not exist.
+const QUEUE_MISSING_CODES: &[&str] = &[
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+];
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "KmsAccessDenied",
+    "KMS.AccessDeniedException",
+];
+const CREDENTIALS_REFUSED_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidAccessKeyId",
+    "InvalidSecurity",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+];
+
+impl SqsFailure {
+    /// What `error`, from the SQS call that does `action` (the IAM action,
+    /// for the access-denied hint), means.
+    pub fn of<E>(
+        error: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+        action: &'static str,
+    ) -> SqsFailure
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_sdk_sqs::error::SdkError;
+        match error {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().unwrap_or("no error code").to_owned();
+                if QUEUE_MISSING_CODES.contains(&code.as_str()) {
+                    SqsFailure::QueueMissing { code }
+                } else if ACCESS_DENIED_CODES.contains(&code.as_str()) {
+                    SqsFailure::AccessDenied { code, action }
+                } else if CREDENTIALS_REFUSED_CODES.contains(&code.as_str()) {
+                    SqsFailure::CredentialsRefused { code }
+                } else {
+                    SqsFailure::Refused {
+                        status: service.raw().status().as_u16(),
+                        code,
+                        message: first_line(service.err().message().unwrap_or("no message")),
+                    }
+                }
+            }
+            SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
+                match credentials_error(error) {
+                    Some(CredentialsError::CredentialsNotLoaded(_)) => SqsFailure::NoCredentials {
+                        cause: "none found".to_owned(),
+                    },
+                    Some(other) => SqsFailure::NoCredentials {
+                        cause: first_line(&other.to_string()),
+                    },
+                    None => SqsFailure::Unreachable {
+                        cause: innermost_cause(error),
+                    },
+                }
+            }
+            SdkError::TimeoutError(_) => SqsFailure::Unreachable {
+                cause: "the SDK's timeout".to_owned(),
+            },
+            SdkError::ResponseError(_) => SqsFailure::Unreadable {
+                cause: innermost_cause(error),
+            },
+            _ => SqsFailure::Unreachable {
+                cause: innermost_cause(error),
+            },
+        }
+    }
+}
+
+/// The credentials provider's error, when that is why a call never left.
+fn credentials_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a CredentialsError> {
+    let mut next = error.source();
+    while let Some(source) = next {
+        if let Some(found) = source.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        next = source.source();
+    }
+    None
+}
+
+/// The first line of the deepest error in the chain: the one that says
+/// what happened ("Connection refused (os error 111)", "dns error: …").
+fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest: &(dyn std::error::Error + 'static) = error;
+    while let Some(source) = deepest.source() {
+        deepest = source;
+    }
+    first_line(&deepest.to_string())
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
 }
 
 /// Receives, handles and deletes until the queue is drained (or, with
@@ -221,17 +370,22 @@ async fn receive(
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .send();
     let timeout = wait + settings.timeout;
-    match tokio::time::timeout(timeout, request).await {
-        Err(_) => Err(PollError::ReceiveTimeout {
-            queue_url: settings.queue_url.clone(),
-            timeout,
-        }),
-        Ok(Err(error)) => Err(PollError::Receive {
-            queue_url: settings.queue_url.clone(),
-            detail: DisplayErrorContext(&error).to_string(),
-        }),
-        Ok(Ok(output)) => Ok(output.messages.unwrap_or_default()),
-    }
+    let failure = match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(output)) => return Ok(output.messages.unwrap_or_default()),
+        Err(_) => SqsFailure::Timeout(timeout),
+        Ok(Err(error)) => {
+            tracing::debug!(
+                queue_url = %settings.queue_url,
+                error = %DisplayErrorContext(&error),
+                "SQS ReceiveMessage failed"
+            );
+            SqsFailure::of(&error, "sqs:ReceiveMessage")
+        }
+    };
+    Err(PollError::Receive {
+        queue_url: settings.queue_url.clone(),
+        failure,
+    })
 }
 
 /// One received batch through the handler, FIFO groups blocked by
@@ -329,7 +483,18 @@ async fn delete(sqs: &aws_sdk_sqs::Client, settings: &PollSettings, messages: &[
             }
         }
         Ok(Err(error)) => {
-            tracing::warn!(error = %DisplayErrorContext(&error), count = by_entry.len(), "DeleteMessageBatch failed; these messages will be delivered again");
+            tracing::debug!(
+                queue_url = %settings.queue_url,
+                error = %DisplayErrorContext(&error),
+                "SQS DeleteMessageBatch failed"
+            );
+            let failure = SqsFailure::of(&error, "sqs:DeleteMessage");
+            tracing::warn!(
+                queue_url = %settings.queue_url,
+                %failure,
+                count = by_entry.len(),
+                "DeleteMessageBatch failed; these messages will be delivered again"
+            );
             not_deleted += by_entry.len() as u64;
         }
         Err(_) => {
@@ -372,6 +537,157 @@ mod tests {
         let error = settings(&[queue, ("REDOX_CONSUMER_FOLLOW", "yes please")], false).unwrap_err();
         assert!(error.starts_with("REDOX_CONSUMER_FOLLOW"), "{error}");
         assert_eq!(settings(&[queue], true).unwrap().wait(), FOLLOW_WAIT);
+    }
+
+    fn service_error(
+        status: u16,
+        code: &str,
+        message: &str,
+    ) -> aws_sdk_sqs::error::SdkError<
+        aws_sdk_sqs::operation::receive_message::ReceiveMessageError,
+        aws_sdk_sqs::config::http::HttpResponse,
+    > {
+        let meta = aws_sdk_sqs::error::ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .build();
+        let raw = aws_sdk_sqs::config::http::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::from("the raw answer, never quoted"),
+        );
+        aws_sdk_sqs::error::SdkError::service_error(
+            aws_sdk_sqs::operation::receive_message::ReceiveMessageError::generic(meta),
+            raw,
+        )
+    }
+
+    #[test]
+    fn service_errors_name_what_to_check_in_one_line() {
+        let missing = SqsFailure::of(
+            &service_error(
+                400,
+                "AWS.SimpleQueueService.NonExistentQueue",
+                "The specified queue does not exist.",
+            ),
+            "sqs:ReceiveMessage",
+        );
+        assert!(
+            matches!(missing, SqsFailure::QueueMissing { .. }),
+            "{missing:?}"
+        );
+        let error = PollError::Receive {
+            queue_url: "http://127.0.0.1:5000/123456789012/nope".into(),
+            failure: missing,
+        }
+        .to_string();
+        assert!(
+            error.starts_with(
+                "cannot read the queue http://127.0.0.1:5000/123456789012/nope: SQS has no such \
+                 queue (AWS.SimpleQueueService.NonExistentQueue); check REDOX_QUEUE_URL"
+            ),
+            "{error}"
+        );
+        assert!(
+            !error.contains('\n') && !error.contains("raw answer"),
+            "{error}"
+        );
+
+        let denied = SqsFailure::of(
+            &service_error(403, "AccessDenied", "not allowed"),
+            "sqs:ReceiveMessage",
+        )
+        .to_string();
+        assert!(
+            denied.contains("access denied (AccessDenied)")
+                && denied.contains("sqs:ReceiveMessage"),
+            "{denied}"
+        );
+        let refused = SqsFailure::of(
+            &service_error(403, "InvalidClientTokenId", "bad key"),
+            "sqs:ReceiveMessage",
+        )
+        .to_string();
+        assert!(
+            refused.contains("check AWS_PROFILE, or AWS_ACCESS_KEY_ID"),
+            "{refused}"
+        );
+        let other = SqsFailure::of(
+            &service_error(400, "InvalidParameterValue", "first line\nsecond line"),
+            "sqs:ReceiveMessage",
+        );
+        assert_eq!(
+            other.to_string(),
+            "SQS refused it: 400 InvalidParameterValue: first line"
+        );
+    }
+
+    #[derive(Debug)]
+    struct NoCredentialsAnywhere;
+
+    impl aws_credential_types::provider::ProvideCredentials for NoCredentialsAnywhere {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                CredentialsError::not_loaded("no credentials found in chain"),
+            ))
+        }
+    }
+
+    /// A real client against a closed port and one without credentials:
+    /// the failures the SDK reports before any answer.
+    #[tokio::test]
+    async fn failures_before_an_answer_say_which_setting_to_check() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = |credentials: bool| {
+            let config = aws_sdk_sqs::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .endpoint_url(format!("http://{closed}"));
+            let config = if credentials {
+                config.credentials_provider(aws_credential_types::Credentials::new(
+                    "testing",
+                    "testing",
+                    None,
+                    None,
+                    "unit test",
+                ))
+            } else {
+                // What aws-config's default chain answers on a machine without any.
+                config.credentials_provider(NoCredentialsAnywhere)
+            };
+            aws_sdk_sqs::Client::from_conf(config.build())
+        };
+        let receive = |client: aws_sdk_sqs::Client| async move {
+            client
+                .receive_message()
+                .queue_url(format!("http://{closed}/123456789012/q"))
+                .send()
+                .await
+                .unwrap_err()
+        };
+
+        let unreachable = SqsFailure::of(&receive(client(true)).await, "sqs:ReceiveMessage");
+        let SqsFailure::Unreachable { cause } = &unreachable else {
+            panic!("{unreachable:?}");
+        };
+        assert!(cause.contains("Connection refused"), "{cause}");
+
+        let anonymous = SqsFailure::of(&receive(client(false)).await, "sqs:ReceiveMessage");
+        assert!(
+            matches!(anonymous, SqsFailure::NoCredentials { .. }),
+            "{anonymous:?}"
+        );
+        assert!(
+            anonymous.to_string().contains("set AWS_PROFILE"),
+            "{anonymous}"
+        );
     }
 
     #[test]
