@@ -489,13 +489,19 @@ fn behind_the_alb_the_client_address_is_the_entry_the_alb_appended() {
         pushed_from(&server, &spoofed, "spoofed"),
         source("203.0.113.9", "x-forwarded-for")
     );
+    let v6 = [("x-forwarded-for", "6.6.6.6,2001:db8::9")];
+    assert_eq!(
+        pushed_from(&server, &v6, "ipv6"),
+        source("2001:db8::9", "x-forwarded-for")
+    );
+    // Two lines: which one the ALB appended to cannot be told.
     let two_lines = [
         ("x-forwarded-for", "6.6.6.6"),
         ("x-forwarded-for", "2001:db8::9"),
     ];
     assert_eq!(
         pushed_from(&server, &two_lines, "two-lines"),
-        source("2001:db8::9", "x-forwarded-for")
+        source("127.0.0.1", "peer (x-forwarded-for garbled)")
     );
     assert!(
         !server.log().contains("6.6.6.6"),
