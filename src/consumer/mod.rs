@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AuthMethod;
 use crate::redox::{DeliveryId, RedoxMeta, data_model_meta, event_types};
+use crate::sink::is_attribute_safe;
 use crate::sink::sqs::EXTENDED_SIZE_ATTRIBUTE;
 
 pub use payload::PayloadStore;
@@ -316,10 +317,15 @@ pub async fn decode(
 }
 
 /// Fills the `Meta` fields a Data Model message's attributes lack from its
-/// body. The body is read only when one is missing, and never for a push
-/// the destination found no `Meta` in (`RedoxEnvelope` set).
+/// body, each as the destination would have written it (the same rules,
+/// the same bounds). Only for a message the destination read a `Meta` from
+/// (some `Meta` attribute, no `RedoxEnvelope`), and only when a field is
+/// missing: a record without Redox's attributes is never read for them.
 fn complete_from_body(attributes: &mut RedoxAttributes, body: &[u8]) {
     let meta = &attributes.meta;
+    if attributes.envelope.is_some() || *meta == RedoxMeta::default() {
+        return;
+    }
     let complete = meta.data_model.is_some()
         && meta.event_type.is_some()
         && meta.delivery_id().is_some()
@@ -328,10 +334,11 @@ fn complete_from_body(attributes: &mut RedoxAttributes, body: &[u8]) {
         && meta.test.is_some()
         && meta.facility_code.is_some()
         && meta.event_date_time.is_some();
-    if complete || attributes.envelope.is_some() {
+    if complete {
         return;
     }
-    if let Some(from_body) = data_model_meta(body) {
+    if let Some(mut from_body) = data_model_meta(body) {
+        from_body.retain_text(is_attribute_safe);
         attributes.meta.complete_from(from_body);
     }
 }
@@ -609,8 +616,11 @@ mod tests {
         );
         assert_eq!(meta.log_id.as_deref(), Some("log-1"));
         assert_eq!(decoded.idempotency_key(), "redox-log:log-1");
-        // A message queued by an older destination: every field from the body.
-        let older = message(DATA_MODEL_BODY, &[("AuthMethod", "token")]);
+        // A message queued by an older destination: the new fields from the body.
+        let older = message(
+            DATA_MODEL_BODY,
+            &[("RedoxDataModel", "PatientAdmin"), ("AuthMethod", "token")],
+        );
         let meta = decode(&older, &inline_only())
             .await
             .unwrap()
@@ -619,7 +629,15 @@ mod tests {
         assert_eq!(meta.destination_id.as_deref(), Some("dest-1"));
         assert_eq!(meta.facility_code.as_deref(), Some("RES"));
         assert_eq!(meta.data_model.as_deref(), Some("PatientAdmin"));
-        // A push the destination found no Meta in is never re-read.
+        // A record without Redox's attributes is never read for them.
+        let foreign = message(DATA_MODEL_BODY, &[("AuthMethod", "token")]);
+        let meta = decode(&foreign, &inline_only())
+            .await
+            .unwrap()
+            .attributes
+            .meta;
+        assert_eq!(meta, RedoxMeta::default());
+        // Nor is a push the destination found no Meta in.
         let not_meta = message(DATA_MODEL_BODY, &[("RedoxEnvelope", "json-without-meta")]);
         let meta = decode(&not_meta, &inline_only())
             .await

@@ -111,6 +111,25 @@ impl RedoxMeta {
             })
     }
 
+    /// Leaves out every text field `keep` refuses.
+    pub fn retain_text(&mut self, keep: impl Fn(&str) -> bool) {
+        for field in [
+            &mut self.data_model,
+            &mut self.event_type,
+            &mut self.log_id,
+            &mut self.attempt_id,
+            &mut self.source_id,
+            &mut self.message_id,
+            &mut self.destination_id,
+            &mut self.facility_code,
+            &mut self.event_date_time,
+        ] {
+            if field.as_deref().is_some_and(|value| !keep(value)) {
+                *field = None;
+            }
+        }
+    }
+
     /// Fills every field this one lacks from `other`.
     pub fn complete_from(&mut self, other: RedoxMeta) {
         fn fill<T>(mine: &mut Option<T>, theirs: Option<T>) {
@@ -316,6 +335,19 @@ mod tests {
             extract_meta(&json!({"Transmission": {"ID": 99}})).delivery_id(),
             None
         );
+    }
+
+    #[test]
+    fn retaining_leaves_out_the_refused_text_only() {
+        let mut meta = extract_meta(&json!({
+            "DataModel": "x".repeat(300), "EventType": "New", "Test": true,
+            "Logs": [{"ID": "y".repeat(300)}]
+        }));
+        meta.retain_text(|v| v.len() <= 256);
+        assert_eq!(meta.data_model, None);
+        assert_eq!(meta.log_id, None);
+        assert_eq!(meta.event_type.as_deref(), Some("New"));
+        assert_eq!(meta.test, Some(true));
     }
 
     #[test]

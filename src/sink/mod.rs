@@ -134,7 +134,7 @@ impl QueuedMessage {
 /// Attribute values must be non-empty, short, and made of characters SQS
 /// accepts; anything else is left out rather than failing the message (SQS
 /// would refuse it on every retry, and Redox's feed would stop behind it).
-fn is_attribute_safe(value: &str) -> bool {
+pub fn is_attribute_safe(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_ATTRIBUTE_VALUE_LEN
         && value
