@@ -342,8 +342,16 @@ def check_events(port, spool, workdir, expected, report):
             continue
         queued_now = len(spooled(spool)) > len(before)
         problems = compare(want, status, body, queued_now)
-        if queued_now and len(spooled(spool)) - len(before) != 1:
-            problems.append(f"{len(spooled(spool)) - len(before)} messages spooled")
+        new = [f for f in spooled(spool) if f not in before]
+        if queued_now and len(new) != 1:
+            problems.append(f"{len(new)} messages spooled")
+        elif queued_now and "attributes" in want:
+            try:
+                got = json.loads((spool / new[0]).read_text())["attributes"]
+                if got != want["attributes"]:
+                    problems.append(f"attributes {got}, expected {want['attributes']}")
+            except (OSError, ValueError, KeyError) as error:
+                problems.append(f"the spooled message is unreadable: {error}")
         report.line(name, want.get("status"), status, want.get("queued"), queued_now, problems)
 
 

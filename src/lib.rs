@@ -30,7 +30,10 @@
 //!   oauth.rs        the built-in issuer's two endpoints
 //!   refusal.rs      every refusal, and the one place it becomes HTTP
 //!   log.rs          the request's log line / EMF record
-//! redox.rs        handshake or push, and the `Meta` fields of a push
+//! redox/          what Redox sent: mod.rs handshake or push; meta.rs the
+//!                 `Meta` fields of a push and the id of its delivery;
+//!                 event_types.rs Redox's Data Model events, and which are
+//!                 synchronous requests (from Redox's schemas)
 //! auth/           is it Redox?
 //!   policy.rs       enabled methods and how their verdicts combine (pure)
 //!   token.rs sigv4.rs iam.rs   one method each (pure, clock injected)

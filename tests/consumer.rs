@@ -173,6 +173,73 @@ async fn typed_attributes_come_back_from_the_queue() {
     assert_eq!(attributes.content_type.as_deref(), Some("application/json"));
 }
 
+/// A Data Model message with every `Meta` field the destination routes on;
+/// `ids` are its id members (`Logs`, or an older envelope's `Message`).
+fn full_meta_push(ids: Value, note: &str) -> Vec<u8> {
+    let mut meta = json!({
+        "DataModel": "Clinical Summary", "EventType": "PatientPush",
+        "EventDateTime": "2019-05-02T14:31:07.112Z", "Test": false,
+        "Source": {"ID": "source-9"}, "Destinations": [{"ID": "dest-9"}],
+        "FacilityCode": "NORTH"
+    });
+    for (name, value) in ids.as_object().expect("id members") {
+        meta[name] = value.clone();
+    }
+    json!({"Meta": meta, "Note": note}).to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn a_handler_gets_every_routing_field_without_parsing_the_body() {
+    let world = World::start().await;
+    let queue = world.queue("consumer-routing").await;
+    let bucket = world.bucket("consumer-routing-payloads").await;
+    let logs = json!({"Logs": [{"ID": "log-9", "AttemptID": "attempt-9"}]});
+    let older = json!({"Message": {"ID": 4815162342u64}, "Transmission": {"ID": 77}});
+    let bodies = [
+        full_meta_push(logs.clone(), "inline"),
+        full_meta_push(logs.clone(), "refused \u{FFFF} char: base64"),
+        full_meta_push(logs, &"Résumé clinique — données. ".repeat(400)),
+        full_meta_push(older.clone(), "older, inline"),
+        full_meta_push(older, &"Résumé, older. ".repeat(600)),
+    ];
+    push_through_the_destination(&world, &queue, &bucket, &bodies).await;
+    let store = store(&world, &bucket).await;
+    let messages = world.receive_all(&queue).await;
+    assert_eq!(messages.len(), bodies.len());
+    for message in &messages {
+        let queued = QueueMessage::from_sdk(message);
+        let decoded = decode(&queued, &store).await.expect("decodes");
+        let body = decoded.body.to_vec();
+        let attributes = &decoded.attributes;
+        let meta = &attributes.meta;
+        assert!(attributes.is_event("ClinicalSummary", "PatientPush"));
+        assert_eq!(meta.data_model.as_deref(), Some("Clinical Summary"));
+        assert_eq!(meta.destination_id.as_deref(), Some("dest-9"));
+        assert_eq!(meta.source_id.as_deref(), Some("source-9"));
+        assert_eq!(meta.facility_code.as_deref(), Some("NORTH"));
+        assert_eq!(meta.test, Some(false));
+        // Even where the queue had no room for it (base64, S3 pointer).
+        assert_eq!(
+            meta.event_date_time.as_deref(),
+            Some("2019-05-02T14:31:07.112Z")
+        );
+        let id = attributes.delivery_id().expect("a delivery id");
+        if bodies[..3].contains(&body) {
+            assert_eq!(id.source(), "Meta.Logs[0].ID");
+            assert_eq!(decoded.idempotency_key(), "redox-log:log-9");
+            assert_eq!(meta.attempt_id.as_deref(), Some("attempt-9"));
+        } else {
+            assert!(bodies[3..].contains(&body), "a body that was not pushed");
+            assert_eq!(id.source(), "Meta.Message.ID");
+            assert_eq!(decoded.idempotency_key(), "redox-message:4815162342:dest-9");
+            assert_eq!(
+                queued.attributes.get("RedoxMessageId").map(String::as_str),
+                Some("4815162342")
+            );
+        }
+    }
+}
+
 /// An Extended Client pointer's SQS body.
 fn pointer_body(bucket: &str, key: &str) -> String {
     json!([

@@ -744,17 +744,381 @@ async fn a_patientadmin_arrival_is_queued_with_its_redox_attributes() {
         "spooled body differs from the one sent"
     );
     assert_eq!(doc["received_at"], "2024-03-14T15:09:26.535Z");
+    // Eleven known, ten fit: ContentType (a Data Model push is JSON) gives way.
     let expected = serde_json::json!({
         "RedoxDataModel": "PatientAdmin",
         "RedoxEventType": "Arrival",
         "RedoxLogId": "d9f5d293-7110-461e-a875-3beb089e79f3",
-        "RedoxAttemptId": "925d1617-2fe0-468c-a14c-f8c04b572c54",
+        "RedoxDestinationId": "af394f14-b34a-464f-8d24-895f370af4c9",
         "RedoxSourceId": "7ce6f387-c33c-417d-8682-81e83628cbd9",
         "RedoxTest": "true",
         "AuthMethod": "token",
-        "ContentType": "application/json",
+        "RedoxFacilityCode": "RES",
+        "RedoxAttemptId": "925d1617-2fe0-468c-a14c-f8c04b572c54",
+        "RedoxEventDateTime": "2024-03-14T15:09:26.535Z",
     });
     assert_eq!(doc["attributes"], expected);
+}
+
+// ---- Redox's envelopes: older ids, numbers, spellings ----------------------
+
+/// A Data Model envelope shaped as Redox's schemas describe `Meta`, with a
+/// patient section; `ids` holds the id members (`Logs`, `Message`,
+/// `Transmission`) this test gives it.
+fn envelope(data_model: &str, event_type: &str, ids: Value) -> Vec<u8> {
+    let mut meta = serde_json::json!({
+        "DataModel": data_model,
+        "EventType": event_type,
+        "EventDateTime": "2019-05-02T14:31:07.112Z",
+        "Test": false,
+        "Source": {"ID": "3f1d6c0e-5b7a-4e2c-9a8d-1c2b3a4d5e6f", "Name": "Fictional EHR"},
+        "Destinations": [{"ID": "b7e3a1c9-2d4f-4a6b-8c0e-9f1a2b3c4d5e", "Name": "Integration Queue"}],
+        "FacilityCode": "NORTH"
+    });
+    for (name, value) in ids.as_object().expect("an object of id members") {
+        meta[name] = value.clone();
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "Meta": meta,
+        "Patient": {"Identifiers": [{"ID": "ZZ-00042", "IDType": "MR"}]}
+    }))
+    .expect("JSON")
+}
+
+impl Harness {
+    /// Pushes `body` with a good token and returns its spooled attributes.
+    async fn queued_attributes(&self, body: &[u8]) -> Value {
+        let response = self
+            .send(post(
+                &[
+                    ("content-type", "application/json"),
+                    ("verification-token", TOKEN),
+                ],
+                body,
+            ))
+            .await;
+        let message_id = assert_queued(&response);
+        let path = self.spool.join(format!("{message_id}.json"));
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("spool file")).expect("JSON");
+        std::fs::remove_file(&path).expect("remove the spool file");
+        assert_eq!(
+            body_of(&doc),
+            body,
+            "spooled body differs from the one sent"
+        );
+        doc["attributes"].clone()
+    }
+}
+
+#[tokio::test]
+async fn an_older_envelope_without_logs_is_queued_with_its_message_id() {
+    let h = destination();
+    let body = envelope(
+        "Clinical Summary",
+        "PatientPush",
+        serde_json::json!({"Message": {"ID": 4815162342u64}, "Transmission": {"ID": 2718281828u64}}),
+    );
+    let attributes = h.queued_attributes(&body).await;
+    // The data model as sent; Message.ID in decimal under its own name, so
+    // the consumer knows which id it got; no RedoxLogId, no attempt.
+    assert_eq!(
+        attributes,
+        serde_json::json!({
+            "RedoxDataModel": "Clinical Summary",
+            "RedoxEventType": "PatientPush",
+            "RedoxMessageId": "4815162342",
+            "RedoxDestinationId": "b7e3a1c9-2d4f-4a6b-8c0e-9f1a2b3c4d5e",
+            "RedoxSourceId": "3f1d6c0e-5b7a-4e2c-9a8d-1c2b3a4d5e6f",
+            "RedoxTest": "false",
+            "AuthMethod": "token",
+            "RedoxFacilityCode": "NORTH",
+            "RedoxEventDateTime": "2019-05-02T14:31:07.112Z",
+            "ContentType": "application/json",
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_envelope_with_logs_and_message_is_known_by_its_log_id() {
+    let h = destination();
+    let body = envelope(
+        "ClinicalSummary",
+        "PatientPush",
+        serde_json::json!({
+            "Logs": [{"ID": "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f", "AttemptID": "5e4d3c2b-1a09-4f8e-9d7c-6b5a49382716"}],
+            "Message": {"ID": 4815162342u64},
+            "Transmission": {"ID": 2718281828u64}
+        }),
+    );
+    let attributes = h.queued_attributes(&body).await;
+    assert_eq!(
+        attributes["RedoxLogId"],
+        "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f"
+    );
+    assert_eq!(
+        attributes["RedoxAttemptId"],
+        "5e4d3c2b-1a09-4f8e-9d7c-6b5a49382716"
+    );
+    assert!(attributes.get("RedoxMessageId").is_none(), "{attributes}");
+    assert_eq!(attributes.as_object().expect("object").len(), 10);
+}
+
+#[tokio::test]
+async fn ids_sent_as_numbers_are_queued_in_decimal() {
+    let h = destination();
+    let body = envelope(
+        "Results",
+        "New",
+        serde_json::json!({"Logs": [{"ID": 9007199254740993u64, "AttemptID": 12}]}),
+    );
+    let attributes = h.queued_attributes(&body).await;
+    // Exact even beyond 2^53, where a float would round it.
+    assert_eq!(attributes["RedoxLogId"], "9007199254740993");
+    assert_eq!(attributes["RedoxAttemptId"], "12");
+    let fractions = envelope(
+        "Results",
+        "New",
+        serde_json::json!({"Logs": [{"ID": 1.5}], "Message": {"ID": -7}}),
+    );
+    let attributes = h.queued_attributes(&fractions).await;
+    assert!(attributes.get("RedoxLogId").is_none(), "{attributes}");
+    assert!(attributes.get("RedoxMessageId").is_none(), "{attributes}");
+}
+
+#[tokio::test]
+async fn routing_fields_of_the_wrong_type_or_shape_are_not_attributes() {
+    let h = destination();
+    let mut doc: Value = serde_json::from_slice(&envelope(
+        "Results",
+        "New",
+        serde_json::json!({"Logs": [{"ID": "log-1"}]}),
+    ))
+    .expect("JSON");
+    doc["Meta"]["Destinations"] = serde_json::json!([{"ID": 42}]);
+    doc["Meta"]["FacilityCode"] = serde_json::json!({"Code": "NORTH"});
+    doc["Meta"]["EventDateTime"] = serde_json::json!("Doe, Jane");
+    let attributes = h
+        .queued_attributes(&serde_json::to_vec(&doc).expect("JSON"))
+        .await;
+    for name in [
+        "RedoxDestinationId",
+        "RedoxFacilityCode",
+        "RedoxEventDateTime",
+    ] {
+        assert!(attributes.get(name).is_none(), "{name}: {attributes}");
+    }
+    assert_eq!(attributes["RedoxLogId"], "log-1");
+}
+
+// ---- synchronous requests: Redox's schemas, pair by pair -------------------
+
+/// The commit of github.com/redox-contrib/models whose `schemas/` folder
+/// is listed below (and which `redox::event_types` was written from).
+const SCHEMA_COMMIT: &str = "4f3e2ceb3311df7a0fd6da5c9f8935f2182968b4";
+
+/// Every file under `schemas/` at [`SCHEMA_COMMIT`].
+const SCHEMA_FILES: [&str; 89] = [
+    "claim/payment.json",
+    "claim/paymentbatch.json",
+    "claim/submission.json",
+    "claim/submissionbatch.json",
+    "clinicaldecisions/request.json",
+    "clinicaldecisions/response.json",
+    "clinicalsummary/documentget.json",
+    "clinicalsummary/documentgetresponse.json",
+    "clinicalsummary/documentquery.json",
+    "clinicalsummary/documentqueryresponse.json",
+    "clinicalsummary/patientpush.json",
+    "clinicalsummary/patientquery.json",
+    "clinicalsummary/patientqueryresponse.json",
+    "clinicalsummary/visitpush.json",
+    "clinicalsummary/visitquery.json",
+    "clinicalsummary/visitqueryresponse.json",
+    "device/new.json",
+    "financial/accountupdate.json",
+    "financial/transaction.json",
+    "flowsheet/new.json",
+    "inventory/deplete.json",
+    "inventory/update.json",
+    "media/delete.json",
+    "media/new.json",
+    "media/queryresponse.json",
+    "media/replace.json",
+    "medications/administration.json",
+    "medications/new.json",
+    "notes/delete.json",
+    "notes/new.json",
+    "notes/query.json",
+    "notes/queryresponse.json",
+    "notes/replace.json",
+    "order/groupedorders.json",
+    "order/query.json",
+    "order/queryresponse.json",
+    "order/update.json",
+    "organization/new.json",
+    "organization/query.json",
+    "organization/queryresponse.json",
+    "organization/update.json",
+    "patientadmin/cancel.json",
+    "patientadmin/censusquery.json",
+    "patientadmin/censusqueryresponse.json",
+    "patientadmin/discharge.json",
+    "patientadmin/newpatient.json",
+    "patientadmin/patientmerge.json",
+    "patientadmin/patientupdate.json",
+    "patientadmin/preadmit.json",
+    "patientadmin/transfer.json",
+    "patientadmin/visitmerge.json",
+    "patientadmin/visitquery.json",
+    "patientadmin/visitqueryresponse.json",
+    "patientadmin/visitupdate.json",
+    "patienteducation/new.json",
+    "patientsearch/locationquery.json",
+    "patientsearch/locationqueryresponse.json",
+    "patientsearch/query.json",
+    "patientsearch/response.json",
+    "provider/activate.json",
+    "provider/providerquery.json",
+    "provider/update.json",
+    "referral/authresponse.json",
+    "referral/authreview.json",
+    "referral/new.json",
+    "referral/query.json",
+    "referral/queryresponse.json",
+    "research/study.json",
+    "research/subjectupdate.json",
+    "results/new.json",
+    "results/newunsolicited.json",
+    "results/query.json",
+    "results/queryresponse.json",
+    "scheduling/availableslots.json",
+    "scheduling/availableslotsresponse.json",
+    "scheduling/booked.json",
+    "scheduling/bookedresponse.json",
+    "scheduling/cancel.json",
+    "scheduling/new.json",
+    "scheduling/noshow.json",
+    "scheduling/pushslots.json",
+    "scheduling/reschedule.json",
+    "sso/sign-on.json",
+    "surgicalscheduling/cancel.json",
+    "surgicalscheduling/new.json",
+    "surgicalscheduling/noshow.json",
+    "vaccination/administration.json",
+    "vaccination/new.json",
+    "vaccination/patientqueryresponse.json",
+];
+
+/// Redox's list of synchronous event types ("Event types for data models",
+/// docs.redoxengine.com): the oracle for which pairs are answered 501.
+const SYNCHRONOUS: [(&str, &str); 20] = [
+    ("ClinicalSummary", "PatientQuery"),
+    ("ClinicalSummary", "VisitQuery"),
+    ("ClinicalSummary", "DocumentQuery"),
+    ("ClinicalSummary", "DocumentGet"),
+    ("ClinicalDecisions", "Request"),
+    ("Media", "Query"),
+    ("Notes", "Query"),
+    ("Order", "Query"),
+    ("Organization", "Query"),
+    ("PatientAdmin", "CensusQuery"),
+    ("PatientAdmin", "VisitQuery"),
+    ("PatientSearch", "Query"),
+    ("PatientSearch", "LocationQuery"),
+    ("Provider", "ProviderQuery"),
+    ("Referral", "Query"),
+    ("Results", "Query"),
+    ("Scheduling", "AvailableSlots"),
+    ("Scheduling", "Booked"),
+    ("SSO", "Sign-on"),
+    ("Vaccination", "PatientQuery"),
+];
+
+/// `data_model` with a space before each inner capital, as older Redox
+/// messages write "Clinical Summary".
+fn spaced(data_model: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in data_model.char_indices() {
+        let after_lower = data_model[..i]
+            .chars()
+            .last()
+            .is_some_and(char::is_lowercase);
+        if c.is_uppercase() && after_lower {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Sends one push of this pair and checks the answer: 501 and nothing
+/// spooled for a request, 200 and exactly one spool file otherwise.
+async fn assert_answered(h: &Harness, data_model: &str, event_type: &str, request: bool, n: u64) {
+    let body = envelope(
+        data_model,
+        event_type,
+        serde_json::json!({"Message": {"ID": n}, "Transmission": {"ID": n + 1}}),
+    );
+    let before = h.spooled().len();
+    let response = h.send(post(&[("verification-token", TOKEN)], &body)).await;
+    let what = format!("{data_model:?}.{event_type:?} (schemas at {SCHEMA_COMMIT})");
+    if request {
+        assert_error(&response, 501, "sync_query_not_supported");
+        assert_eq!(h.spooled().len(), before, "{what} was spooled");
+    } else {
+        assert_queued(&response);
+        assert_eq!(h.spooled().len(), before + 1, "{what} was not spooled once");
+    }
+}
+
+#[tokio::test]
+async fn every_pair_in_redoxs_schemas_is_answered_501_if_synchronous_and_queued_otherwise() {
+    use redox_destination::redox::event_types::{known_event, same_name};
+    let h = destination();
+    let is_synchronous = |data_model: &str, event_type: &str| {
+        SYNCHRONOUS
+            .iter()
+            .any(|(d, e)| same_name(d, data_model) && same_name(e, event_type))
+    };
+    let mut n = 1000;
+    for file in SCHEMA_FILES {
+        let (folder, stem) = file
+            .strip_suffix(".json")
+            .and_then(|path| path.split_once('/'))
+            .expect("<datamodel>/<eventtype>.json");
+        let event = known_event(folder, stem).unwrap_or_else(|| {
+            panic!("{file} of the schemas at {SCHEMA_COMMIT} is not in the table")
+        });
+        assert_eq!(event.schema, Some(file));
+        let request = is_synchronous(event.data_model, event.event_type);
+        // As Redox spells it now, as the schema file names it, and with the
+        // spaces older messages put in a data model's name.
+        for data_model in [
+            event.data_model.to_owned(),
+            folder.to_owned(),
+            spaced(event.data_model),
+        ] {
+            for event_type in [event.event_type, stem] {
+                n += 2;
+                assert_answered(&h, &data_model, event_type, request, n).await;
+            }
+        }
+    }
+    // Redox's synchronous requests whose own schema the repository lacks.
+    for (data_model, event_type) in SYNCHRONOUS {
+        n += 2;
+        assert_answered(&h, data_model, event_type, true, n).await;
+    }
+}
+
+#[tokio::test]
+async fn clinical_summary_with_a_space_is_the_clinical_summary_data_model() {
+    let h = destination();
+    for data_model in ["Clinical Summary", "ClinicalSummary", "clinical summary"] {
+        assert_answered(&h, data_model, "DocumentGet", true, 7).await;
+        assert_answered(&h, data_model, "VisitPush", false, 7).await;
+    }
 }
 
 #[tokio::test]
@@ -861,6 +1225,11 @@ async fn synchronous_queries_are_refused_with_501_and_not_spooled() {
         ("PatientSearch", "Query"),
         ("Clinical Summary", "PatientQuery"),
         ("Clinical Summary", "DocumentQuery"),
+        // Requests whose names do not end in Query.
+        ("Scheduling", "Booked"),
+        ("Scheduling", "AvailableSlots"),
+        ("ClinicalSummary", "DocumentGet"),
+        ("ClinicalDecisions", "Request"),
     ] {
         let body = serde_json::json!({
             "Meta": {
@@ -983,4 +1352,18 @@ async fn unreadable_auth_material_is_a_503_with_retry_after() {
     let body: Value = serde_json::from_str(&response.body).expect("JSON");
     assert!(body["error"].is_string() && body["message"].is_string());
     h.assert_nothing_spooled("a push without auth material");
+}
+
+#[tokio::test]
+async fn a_name_that_merely_ends_in_query_is_queued() {
+    let h = destination();
+    // Not pairs of Redox's: a feed must never stop behind a guess.
+    for (data_model, event_type) in [
+        ("Scheduling", "Query"),
+        ("PatientAdmin", "ArrivalQuery"),
+        ("NotARedoxModel", "PatientQuery"),
+        ("Referral", "AuthReview"),
+    ] {
+        assert_answered(&h, data_model, event_type, false, 11).await;
+    }
 }

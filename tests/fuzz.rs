@@ -1801,7 +1801,7 @@ enum RedoxBody {
     Fhir(Value),
 }
 
-const META_FIELDS: [&str; 9] = [
+const META_FIELDS: [&str; 13] = [
     "/Meta/DataModel",
     "/Meta/EventType",
     "/Meta/Logs/0/ID",
@@ -1811,6 +1811,10 @@ const META_FIELDS: [&str; 9] = [
     "/Meta/Logs",
     "/Meta/Source",
     "/Meta",
+    "/Meta/Destinations/0/ID",
+    "/Meta/FacilityCode",
+    "/Meta/EventDateTime",
+    "/Meta/Message",
 ];
 
 fn meta_field() -> impl Strategy<Value = &'static str> {

@@ -109,6 +109,22 @@ fn every_sample_event_is_answered_as_documented() {
                 arrived[0].message_id.as_deref()
             );
         }
+        if let Some(attributes) = want.get("attributes") {
+            let got: serde_json::Map<String, serde_json::Value> = arrived[0]
+                .message_attributes
+                .iter()
+                .flatten()
+                .map(|(name, value)| {
+                    let text = value.string_value.clone().unwrap_or_default();
+                    (name.clone(), serde_json::Value::String(text))
+                })
+                .collect();
+            assert_eq!(
+                serde_json::Value::Object(got),
+                *attributes,
+                "{file}: attributes"
+            );
+        }
     }
 }
 

@@ -87,8 +87,9 @@ pub trait MessageHandler: Send + Sync {
 }
 
 /// The example handler: one log line per message (data model, event type,
-/// log id, size, the body's SHA-256, whether it was offloaded). Never the
-/// body. Replace it with your own [`MessageHandler`].
+/// log id or, for an older envelope, Redox's message id, destination id,
+/// size, the body's SHA-256, whether it was offloaded). Never the body.
+/// Replace it with your own [`MessageHandler`].
 pub struct LogMessage;
 
 impl MessageHandler for LogMessage {
@@ -103,6 +104,8 @@ impl MessageHandler for LogMessage {
                 data_model = meta.data_model.as_deref().unwrap_or("-"),
                 event_type = meta.event_type.as_deref().unwrap_or("-"),
                 log_id = meta.log_id.as_deref().unwrap_or("-"),
+                redox_message_id = meta.message_id.as_deref().unwrap_or("-"),
+                destination_id = meta.destination_id.as_deref().unwrap_or("-"),
                 test = meta.test,
                 size = message.body.len(),
                 sha256 = %message.body_sha256(),

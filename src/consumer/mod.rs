@@ -36,7 +36,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthMethod;
-use crate::redox::RedoxMeta;
+use crate::redox::{DeliveryId, RedoxMeta, data_model_meta, event_types};
+use crate::sink::is_attribute_safe;
 use crate::sink::sqs::EXTENDED_SIZE_ATTRIBUTE;
 
 pub use payload::PayloadStore;
@@ -97,7 +98,12 @@ impl QueueMessage {
 pub struct RedoxAttributes {
     /// The `Meta` fields: `RedoxDataModel`, `RedoxEventType`, `RedoxLogId`
     /// (Redox's `Logs[0].ID`, the same on every retry of one message: the
-    /// idempotency key), `RedoxAttemptId`, `RedoxSourceId`, `RedoxTest`.
+    /// idempotency key), `RedoxMessageId` (`Message.ID`, sent instead of
+    /// `RedoxLogId` for older envelopes without `Logs`),
+    /// `RedoxDestinationId`, `RedoxSourceId`, `RedoxTest`,
+    /// `RedoxFacilityCode`, `RedoxAttemptId`, `RedoxEventDateTime`.
+    /// [`decode`] completes them from the body's `Meta` when the queue had
+    /// no room for some (see [`DecodedMessage::attributes`]).
     pub meta: RedoxMeta,
     /// `RedoxEnvelope`: how the destination classified the body.
     pub envelope: Option<String>,
@@ -122,11 +128,32 @@ impl RedoxAttributes {
                     Some("false") => Some(false),
                     _ => None,
                 },
+                message_id: text("RedoxMessageId"),
+                destination_id: text("RedoxDestinationId"),
+                facility_code: text("RedoxFacilityCode"),
+                event_date_time: text("RedoxEventDateTime"),
             },
             envelope: text("RedoxEnvelope"),
             auth_method: message.attribute("AuthMethod").and_then(AuthMethod::parse),
             content_type: text("ContentType"),
         }
+    }
+
+    /// The id of this delivery of the Redox message, and which envelope
+    /// field it is (`Logs[0].ID`, or `Message.ID` and the destination for
+    /// older envelopes).
+    pub fn delivery_id(&self) -> Option<DeliveryId> {
+        self.meta.delivery_id()
+    }
+
+    /// `true` when the message is this data model and event type, however
+    /// Redox spelled them (`"Clinical Summary"` is `"ClinicalSummary"`).
+    pub fn is_event(&self, data_model: &str, event_type: &str) -> bool {
+        let same = |sent: &Option<String>, wanted| {
+            sent.as_deref()
+                .is_some_and(|sent| event_types::same_name(sent, wanted))
+        };
+        same(&self.meta.data_model, data_model) && same(&self.meta.event_type, event_type)
     }
 }
 
@@ -142,19 +169,26 @@ pub struct S3Location {
 pub struct DecodedMessage {
     pub message_id: String,
     pub body: Bytes,
+    /// The message attributes, typed. For a Data Model message, any `Meta`
+    /// field the queue had no room for (`RedoxEventDateTime` beside
+    /// `ContentEncoding` or an S3 pointer) or that an older destination
+    /// did not write is read from the body's `Meta`, so a handler never
+    /// has to parse the body for them.
     pub attributes: RedoxAttributes,
     /// Where the body was fetched from, when it was offloaded.
     pub offloaded_from: Option<S3Location>,
 }
 
 impl DecodedMessage {
-    /// The key to de-duplicate on: Redox's log id, which stays the same
-    /// across Redox's retries, else (a push without `Meta`) the body's
-    /// SHA-256. Delivery is at-least-once: the same message can arrive
-    /// twice (a Redox retry after a lost answer, an SQS redelivery).
+    /// The key to de-duplicate on, the same across Redox's retries:
+    /// `redox-log:<Logs[0].ID>`; for an older envelope without `Logs`,
+    /// `redox-message:<Message.ID>:<Destinations[0].ID>`
+    /// ([`DeliveryId::key`]); else (a push without `Meta`) `sha256:` and
+    /// the body's SHA-256. Delivery is at-least-once: the same message can
+    /// arrive twice (a Redox retry after a lost answer, an SQS redelivery).
     pub fn idempotency_key(&self) -> String {
-        match &self.attributes.meta.log_id {
-            Some(log_id) => format!("redox-log:{log_id}"),
+        match self.attributes.delivery_id() {
+            Some(id) => id.key(),
             None => format!("sha256:{}", self.body_sha256()),
         }
     }
@@ -262,7 +296,7 @@ pub async fn decode(
     message: &QueueMessage,
     payloads: &PayloadStore,
 ) -> Result<DecodedMessage, DecodeError> {
-    let attributes = RedoxAttributes::from_message(message);
+    let mut attributes = RedoxAttributes::from_message(message);
     let (body, offloaded_from) = match stored_body(message)? {
         StoredBody::Inline(body) => (body, None),
         StoredBody::Offloaded {
@@ -273,12 +307,40 @@ pub async fn decode(
             Some(location),
         ),
     };
+    complete_from_body(&mut attributes, &body);
     Ok(DecodedMessage {
         message_id: message.message_id.clone(),
         body,
         attributes,
         offloaded_from,
     })
+}
+
+/// Fills the `Meta` fields a Data Model message's attributes lack from its
+/// body, each as the destination would have written it (the same rules,
+/// the same bounds). Only for a message the destination read a `Meta` from
+/// (some `Meta` attribute, no `RedoxEnvelope`), and only when a field is
+/// missing: a record without Redox's attributes is never read for them.
+fn complete_from_body(attributes: &mut RedoxAttributes, body: &[u8]) {
+    let meta = &attributes.meta;
+    if attributes.envelope.is_some() || *meta == RedoxMeta::default() {
+        return;
+    }
+    let complete = meta.data_model.is_some()
+        && meta.event_type.is_some()
+        && meta.delivery_id().is_some()
+        && meta.destination_id.is_some()
+        && meta.source_id.is_some()
+        && meta.test.is_some()
+        && meta.facility_code.is_some()
+        && meta.event_date_time.is_some();
+    if complete {
+        return;
+    }
+    if let Some(mut from_body) = data_model_meta(body) {
+        from_body.retain_text(is_attribute_safe);
+        attributes.meta.complete_from(from_body);
+    }
 }
 
 #[cfg(test)]
@@ -421,6 +483,9 @@ mod tests {
                 ("RedoxEnvelope", "data-model"),
                 ("AuthMethod", "sigv4"),
                 ("ContentType", "application/json"),
+                ("RedoxDestinationId", "destination-1"),
+                ("RedoxFacilityCode", "RES"),
+                ("RedoxEventDateTime", "2026-11-28T10:00:00Z"),
             ],
         );
         let attributes = RedoxAttributes::from_message(&queued);
@@ -434,6 +499,10 @@ mod tests {
                     attempt_id: Some("attempt-1".into()),
                     source_id: Some("source-1".into()),
                     test: Some(true),
+                    message_id: None,
+                    destination_id: Some("destination-1".into()),
+                    facility_code: Some("RES".into()),
+                    event_date_time: Some("2026-11-28T10:00:00Z".into()),
                 },
                 envelope: Some("data-model".into()),
                 auth_method: Some(AuthMethod::Sigv4),
@@ -452,5 +521,129 @@ mod tests {
             decoded.idempotency_key(),
             format!("sha256:{}", hex::encode(Sha256::digest(b"{}")))
         );
+    }
+
+    #[test]
+    fn an_older_envelope_is_keyed_on_its_message_id_and_destination() {
+        let queued = message(
+            "{}",
+            &[
+                ("RedoxDataModel", "Clinical Summary"),
+                ("RedoxEventType", "PatientPush"),
+                ("RedoxMessageId", "4815162342"),
+                ("RedoxDestinationId", "dest-1"),
+            ],
+        );
+        let attributes = RedoxAttributes::from_message(&queued);
+        let id = attributes.delivery_id().expect("an id");
+        assert_eq!(id.source(), "Meta.Message.ID");
+        assert_eq!(
+            id,
+            DeliveryId::Message {
+                message_id: "4815162342".into(),
+                destination_id: Some("dest-1".into())
+            }
+        );
+        let decoded = DecodedMessage {
+            message_id: "m".into(),
+            body: Bytes::from_static(b"{}"),
+            attributes,
+            offloaded_from: None,
+        };
+        assert_eq!(decoded.idempotency_key(), "redox-message:4815162342:dest-1");
+        assert!(
+            decoded
+                .attributes
+                .is_event("ClinicalSummary", "PatientPush")
+        );
+        assert!(
+            decoded
+                .attributes
+                .is_event("clinical summary", "patientpush")
+        );
+        assert!(
+            !decoded
+                .attributes
+                .is_event("ClinicalSummary", "PatientQuery")
+        );
+    }
+
+    /// Inline messages only: no request ever reaches this client.
+    fn inline_only() -> PayloadStore {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .build(),
+        );
+        PayloadStore::new(
+            s3,
+            payload::PayloadSettings {
+                origin: PayloadOrigin::new("payloads", "redox/").unwrap(),
+                timeout: payload::DEFAULT_FETCH_TIMEOUT,
+            },
+        )
+    }
+
+    const DATA_MODEL_BODY: &str = r#"{"Meta":{"DataModel":"PatientAdmin","EventType":"Arrival",
+        "EventDateTime":"2026-11-28T10:00:00.000Z","Test":true,"Source":{"ID":"source-1"},
+        "Destinations":[{"ID":"dest-1"}],"Logs":[{"ID":"log-1","AttemptID":"attempt-1"}],
+        "FacilityCode":"RES"},"Patient":{}}"#;
+
+    #[tokio::test]
+    async fn meta_fields_the_queue_had_no_room_for_are_read_from_the_body() {
+        // As the destination queues a base64 body: no room for the event time.
+        let queued = message(
+            &BASE64.encode(DATA_MODEL_BODY),
+            &[
+                ("RedoxDataModel", "PatientAdmin"),
+                ("RedoxEventType", "Arrival"),
+                ("RedoxLogId", "log-1"),
+                ("RedoxDestinationId", "dest-1"),
+                ("RedoxSourceId", "source-1"),
+                ("RedoxTest", "true"),
+                ("AuthMethod", "token"),
+                ("RedoxFacilityCode", "RES"),
+                ("RedoxAttemptId", "attempt-1"),
+                ("ContentEncoding", "base64"),
+            ],
+        );
+        let decoded = decode(&queued, &inline_only()).await.unwrap();
+        let meta = &decoded.attributes.meta;
+        assert_eq!(
+            meta.event_date_time.as_deref(),
+            Some("2026-11-28T10:00:00.000Z")
+        );
+        assert_eq!(meta.log_id.as_deref(), Some("log-1"));
+        assert_eq!(decoded.idempotency_key(), "redox-log:log-1");
+        // A message queued by an older destination: the new fields from the body.
+        let older = message(
+            DATA_MODEL_BODY,
+            &[("RedoxDataModel", "PatientAdmin"), ("AuthMethod", "token")],
+        );
+        let meta = decode(&older, &inline_only())
+            .await
+            .unwrap()
+            .attributes
+            .meta;
+        assert_eq!(meta.destination_id.as_deref(), Some("dest-1"));
+        assert_eq!(meta.facility_code.as_deref(), Some("RES"));
+        assert_eq!(meta.data_model.as_deref(), Some("PatientAdmin"));
+        // A record without Redox's attributes is never read for them.
+        let foreign = message(DATA_MODEL_BODY, &[("AuthMethod", "token")]);
+        let meta = decode(&foreign, &inline_only())
+            .await
+            .unwrap()
+            .attributes
+            .meta;
+        assert_eq!(meta, RedoxMeta::default());
+        // Nor is a push the destination found no Meta in.
+        let not_meta = message(DATA_MODEL_BODY, &[("RedoxEnvelope", "json-without-meta")]);
+        let meta = decode(&not_meta, &inline_only())
+            .await
+            .unwrap()
+            .attributes
+            .meta;
+        assert_eq!(meta, RedoxMeta::default());
     }
 }

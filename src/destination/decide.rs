@@ -184,6 +184,7 @@ impl Destination {
                 record.auth_method = Some(method);
                 if let Some(meta) = envelope.meta() {
                     record.redox_log_id = meta.log_id.clone();
+                    record.redox_message_id = meta.message_id.clone();
                     record.event_type = meta.event_type.clone();
                 }
                 if envelope.is_synchronous_query() {

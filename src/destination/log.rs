@@ -15,6 +15,8 @@ use crate::telemetry::metrics::{Dependency, RequestMetrics};
 pub struct RequestRecord {
     pub auth_method: Option<AuthMethod>,
     pub redox_log_id: Option<String>,
+    /// `Meta.Message.ID` of an older envelope (which has no `Logs`).
+    pub redox_message_id: Option<String>,
     pub event_type: Option<String>,
     pub message_id: Option<String>,
     pub handshake: bool,
@@ -70,6 +72,7 @@ pub(super) fn log_request(
         put("auth_method", auth);
         put("reason", refusal.map(|r| r.to_string()).as_deref());
         put("redox_log_id", log_id);
+        put("redox_message_id", record.redox_message_id.as_deref());
         put("event_type", record.event_type.as_deref());
         put("message_id", record.message_id.as_deref());
         put("oauth_client", record.oauth_client.as_deref());
@@ -106,6 +109,7 @@ pub(super) fn log_request(
             kind,
             auth_method = auth,
             redox_log_id = log_id,
+            redox_message_id = record.redox_message_id.as_deref(),
             event_type = record.event_type.as_deref(),
             message_id = record.message_id.as_deref(),
             oauth_client = record.oauth_client.as_deref(),
@@ -125,6 +129,7 @@ pub(super) fn log_request(
                         kind,
                         auth_method = auth,
                         redox_log_id = log_id,
+                        redox_message_id = record.redox_message_id.as_deref(),
                         reason,
                         dependency,
                         source_ip = record.source_ip.as_deref(),

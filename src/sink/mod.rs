@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use crate::BoxFuture;
 use crate::auth::AuthMethod;
-use crate::redox::Envelope;
+use crate::redox::{DeliveryId, Envelope, RedoxMeta};
 use crate::telemetry::metrics::Dependency;
 
 /// SQS allows at most 10 message attributes per message.
@@ -28,11 +28,18 @@ pub const MAX_ATTRIBUTE_VALUE_LEN: usize = 256;
 pub struct QueuedMessage {
     /// The request body exactly as received.
     pub body: Bytes,
-    /// Attribute names and values (SPEC 3.5), each only when known.
+    /// Attribute names and values (SPEC 3.5), each only when known, most
+    /// useful first ([`QueuedMessage::new`]), at most [`MAX_ATTRIBUTES`].
+    /// A sink that must add one of its own keeps the first ones
+    /// ([`QueuedMessage::attributes_leaving`]).
     pub attributes: Vec<(&'static str, String)>,
     pub received_at: SystemTime,
-    /// Redox's `Logs[0].ID`, stable across retries of one message.
-    pub redox_log_id: Option<String>,
+    /// The push's `content-type` header, whether or not the `ContentType`
+    /// attribute had room (an offloaded body's S3 object gets it).
+    pub content_type: Option<String>,
+    /// The id of this delivery of this Redox message, stable across
+    /// Redox's retries: `Logs[0].ID`, else `Message.ID` with the destination.
+    pub redox_delivery: Option<DeliveryId>,
     /// Redox's `Meta.Source.ID`.
     pub redox_source_id: Option<String>,
     pub redox_event_type: Option<String>,
@@ -40,6 +47,13 @@ pub struct QueuedMessage {
 
 impl QueuedMessage {
     /// Builds the message and its attributes from what classification found.
+    ///
+    /// The attributes are listed most useful first; when more are known
+    /// than SQS's ten allow (only a Data Model message can have that many),
+    /// the last ones are left out: `ContentType` first (a Data Model push
+    /// is JSON, and an offloaded body's S3 object keeps it), then
+    /// `RedoxEventDateTime` (a time, not a route). Everything before them
+    /// always fits, even beside the one attribute a sink may add.
     pub fn new(
         body: Bytes,
         envelope: &Envelope,
@@ -47,7 +61,7 @@ impl QueuedMessage {
         content_type: Option<&str>,
         received_at: SystemTime,
     ) -> Self {
-        let mut attributes: Vec<(&'static str, String)> = Vec::with_capacity(MAX_ATTRIBUTES);
+        let mut attributes: Vec<(&'static str, String)> = Vec::with_capacity(MAX_ATTRIBUTES + 2);
         let mut add = |name: &'static str, value: Option<&str>| {
             if let Some(value) = value.filter(|v| is_attribute_safe(v)) {
                 attributes.push((name, value.to_owned()));
@@ -58,10 +72,20 @@ impl QueuedMessage {
             Envelope::FhirBundle { event } => event.clone(),
             _ => meta.and_then(|m| m.event_type.clone()),
         };
+        let delivery = meta.and_then(RedoxMeta::delivery_id);
         add("RedoxDataModel", meta.and_then(|m| m.data_model.as_deref()));
         add("RedoxEventType", event_type.as_deref());
-        add("RedoxLogId", meta.and_then(|m| m.log_id.as_deref()));
-        add("RedoxAttemptId", meta.and_then(|m| m.attempt_id.as_deref()));
+        match &delivery {
+            Some(DeliveryId::Log(log_id)) => add("RedoxLogId", Some(log_id)),
+            Some(DeliveryId::Message { message_id, .. }) => {
+                add("RedoxMessageId", Some(message_id));
+            }
+            None => {}
+        }
+        add(
+            "RedoxDestinationId",
+            meta.and_then(|m| m.destination_id.as_deref()),
+        );
         add("RedoxSourceId", meta.and_then(|m| m.source_id.as_deref()));
         add(
             "RedoxTest",
@@ -70,12 +94,23 @@ impl QueuedMessage {
         );
         add("RedoxEnvelope", envelope.attribute_value());
         add("AuthMethod", Some(auth_method.as_str()));
+        add(
+            "RedoxFacilityCode",
+            meta.and_then(|m| m.facility_code.as_deref()),
+        );
+        add("RedoxAttemptId", meta.and_then(|m| m.attempt_id.as_deref()));
+        add(
+            "RedoxEventDateTime",
+            meta.and_then(|m| m.event_date_time.as_deref()),
+        );
         add("ContentType", content_type);
+        attributes.truncate(MAX_ATTRIBUTES);
         QueuedMessage {
             body,
             attributes,
             received_at,
-            redox_log_id: meta.and_then(|m| m.log_id.clone()),
+            content_type: content_type.map(str::to_owned),
+            redox_delivery: delivery,
             redox_source_id: meta.and_then(|m| m.source_id.clone()),
             redox_event_type: event_type,
         }
@@ -87,12 +122,19 @@ impl QueuedMessage {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The attributes that fit beside `reserved` attributes of the sink's
+    /// own (`ContentEncoding`, `ExtendedPayloadSize`): the first ones.
+    pub fn attributes_leaving(&self, reserved: usize) -> &[(&'static str, String)] {
+        let keep = MAX_ATTRIBUTES.saturating_sub(reserved);
+        self.attributes.get(..keep).unwrap_or(&self.attributes)
+    }
 }
 
 /// Attribute values must be non-empty, short, and made of characters SQS
 /// accepts; anything else is left out rather than failing the message (SQS
 /// would refuse it on every retry, and Redox's feed would stop behind it).
-fn is_attribute_safe(value: &str) -> bool {
+pub fn is_attribute_safe(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_ATTRIBUTE_VALUE_LEN
         && value
@@ -301,7 +343,11 @@ mod tests {
                 event_type: Some(value.clone()),
                 log_id: Some(value.clone()),
                 attempt_id: Some(value.clone()),
-                source_id: Some(value),
+                source_id: Some(value.clone()),
+                message_id: None,
+                destination_id: Some(value.clone()),
+                facility_code: Some(value.clone()),
+                event_date_time: Some(value),
                 test: None,
             };
             let message = QueuedMessage::new(
@@ -330,15 +376,68 @@ mod tests {
         }
     }
 
-    #[test]
-    fn attributes_never_exceed_the_sqs_limit() {
-        let meta = RedoxMeta {
+    fn everything_known() -> RedoxMeta {
+        RedoxMeta {
             data_model: Some("PatientAdmin".into()),
             event_type: Some("Arrival".into()),
             log_id: Some("log".into()),
             attempt_id: Some("attempt".into()),
             source_id: Some("source".into()),
             test: Some(true),
+            message_id: Some("12345".into()),
+            destination_id: Some("destination".into()),
+            facility_code: Some("RES".into()),
+            event_date_time: Some("2026-11-28T10:00:00.000Z".into()),
+        }
+    }
+
+    fn names(attributes: &[(&'static str, String)]) -> Vec<&'static str> {
+        attributes.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Every attribute a Data Model message can have, in the order kept:
+    /// only `RedoxEventDateTime` and `ContentType` ever give way.
+    const ORDER: [&str; 11] = [
+        "RedoxDataModel",
+        "RedoxEventType",
+        "RedoxLogId",
+        "RedoxDestinationId",
+        "RedoxSourceId",
+        "RedoxTest",
+        "AuthMethod",
+        "RedoxFacilityCode",
+        "RedoxAttemptId",
+        "RedoxEventDateTime",
+        "ContentType",
+    ];
+
+    #[test]
+    fn attributes_never_exceed_the_sqs_limit_and_the_least_useful_give_way() {
+        let message = QueuedMessage::new(
+            Bytes::from_static(b"{}"),
+            &Envelope::DataModel(everything_known()),
+            AuthMethod::Token,
+            Some("application/json"),
+            SystemTime::UNIX_EPOCH,
+        );
+        // Eleven known: ContentType has no room, but is kept for S3.
+        assert_eq!(names(&message.attributes), ORDER[..10]);
+        assert_eq!(message.content_type.as_deref(), Some("application/json"));
+        // Beside ContentEncoding or ExtendedPayloadSize, the event time goes too.
+        assert_eq!(names(message.attributes_leaving(1)), ORDER[..9]);
+        assert_eq!(message.attribute("RedoxTest"), Some("true"));
+        assert_eq!(message.attribute("RedoxEnvelope"), None);
+        // With Logs, Message.ID is in the body only.
+        assert_eq!(message.attribute("RedoxMessageId"), None);
+        assert_eq!(message.redox_delivery, Some(DeliveryId::Log("log".into())));
+    }
+
+    #[test]
+    fn an_older_envelope_carries_its_message_id_and_every_field_fits() {
+        let meta = RedoxMeta {
+            log_id: None,
+            attempt_id: None,
+            ..everything_known()
         };
         let message = QueuedMessage::new(
             Bytes::from_static(b"{}"),
@@ -347,12 +446,34 @@ mod tests {
             Some("application/json"),
             SystemTime::UNIX_EPOCH,
         );
-        // Eight here; the SQS sink may add ContentEncoding and the S3 offload
-        // ExtendedPayloadSize, which still fits ten.
-        assert_eq!(message.attributes.len(), 8);
-        assert!(message.attributes.len() + 2 <= MAX_ATTRIBUTES);
-        assert_eq!(message.attribute("RedoxTest"), Some("true"));
-        assert_eq!(message.attribute("RedoxEnvelope"), None);
+        let mut expected: Vec<&str> = ORDER.to_vec();
+        expected.retain(|n| *n != "RedoxAttemptId");
+        expected[2] = "RedoxMessageId";
+        assert_eq!(names(&message.attributes), expected);
+        assert_eq!(message.attribute("RedoxMessageId"), Some("12345"));
+        assert_eq!(names(message.attributes_leaving(1)), expected[..9]);
+        assert_eq!(
+            message.redox_delivery,
+            Some(DeliveryId::Message {
+                message_id: "12345".into(),
+                destination_id: Some("destination".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_push_without_meta_keeps_its_content_type() {
+        let message = QueuedMessage::new(
+            Bytes::from_static(b"MSH|"),
+            &Envelope::NotJson,
+            AuthMethod::Sigv4,
+            Some("text/plain"),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            names(message.attributes_leaving(1)),
+            ["RedoxEnvelope", "AuthMethod", "ContentType"]
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use super::media_type::s3_content_type;
 use super::{QueuedMessage, Sink, SinkError, sqs_accepts_body};
 use crate::BoxFuture;
+use crate::redox::DeliveryId;
 
 /// SQS's limit for one message: body plus attribute names, types and values.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -122,38 +123,42 @@ impl SqsPayload {
     }
 
     fn inline(message: &QueuedMessage, body_accepted: bool) -> SqsPayload {
-        let mut attributes = message.attributes.clone();
         // An accepted body is UTF-8: one copy, no lossy re-decoding.
         let text = if body_accepted {
             std::str::from_utf8(&message.body).ok()
         } else {
             None
         };
-        let body = if let Some(text) = text {
-            text.to_owned()
-        } else {
-            attributes.push(("ContentEncoding", "base64".to_owned()));
-            BASE64.encode(&message.body)
-        };
-        SqsPayload { body, attributes }
+        if let Some(text) = text {
+            return SqsPayload {
+                body: text.to_owned(),
+                attributes: message.attributes.clone(),
+            };
+        }
+        let mut attributes = message.attributes_leaving(1).to_vec();
+        attributes.push(("ContentEncoding", "base64".to_owned()));
+        SqsPayload {
+            body: BASE64.encode(&message.body),
+            attributes,
+        }
     }
 
     /// The SQS size the message would have inline, computed without
     /// building it (a large body is not copied just to be measured).
     fn inline_size(message: &QueuedMessage, body_accepted: bool) -> usize {
-        let attributes = attributes_size(&message.attributes);
         if body_accepted {
-            message.body.len() + attributes
+            message.body.len() + attributes_size(&message.attributes)
         } else {
             message.body.len().div_ceil(3) * 4
-                + attributes
+                + attributes_size(message.attributes_leaving(1))
                 + "ContentEncoding".len()
                 + "String".len()
                 + "base64".len()
         }
     }
 
-    /// The Extended Client pointer to an S3 object holding the body.
+    /// The Extended Client pointer to an S3 object holding the body, with
+    /// the attributes that fit beside `ExtendedPayloadSize`.
     pub fn pointer(message: &QueuedMessage, bucket: &str, key: &str) -> SqsPayload {
         let body = serde_json::json!([
             EXTENDED_POINTER_CLASS,
@@ -162,7 +167,7 @@ impl SqsPayload {
         .to_string();
         SqsPayload {
             body,
-            attributes: message.attributes.clone(),
+            attributes: message.attributes_leaving(1).to_vec(),
         }
     }
 
@@ -286,7 +291,7 @@ impl SqsSink {
             ));
         // S3 gets a printable-ASCII media type; the SQS attribute keeps
         // what Redox sent.
-        if let Some(content_type) = message.attribute("ContentType") {
+        if let Some(content_type) = message.content_type.as_deref() {
             put = put.content_type(s3_content_type(content_type));
         }
         tokio::time::timeout(self.timeout, put.send())
@@ -343,11 +348,20 @@ impl SqsSink {
         }
     }
 
-    /// FIFO `MessageDeduplicationId`: Redox's log id, else the body's SHA-256.
+    /// FIFO `MessageDeduplicationId`: Redox's log id as it is; for an
+    /// older envelope, its delivery key (`redox-message:<Message.ID>:
+    /// <destination>`); either one's SHA-256 when SQS would not take it;
+    /// the body's SHA-256 when Redox gave no id.
     pub fn deduplication_id(message: &QueuedMessage) -> String {
-        match message.redox_log_id.as_deref() {
-            Some(id) if valid_group_id(id) => id.to_owned(),
-            _ => digest_id(&message.body),
+        let key = match &message.redox_delivery {
+            Some(DeliveryId::Log(id)) => id.clone(),
+            Some(message_id) => message_id.key(),
+            None => return digest_id(&message.body),
+        };
+        if valid_group_id(&key) {
+            key
+        } else {
+            digest_id(key.as_bytes())
         }
     }
 }
@@ -523,6 +537,7 @@ mod tests {
     use super::*;
     use crate::auth::AuthMethod;
     use crate::redox::{Envelope, RedoxMeta};
+    use crate::sink::MAX_ATTRIBUTES;
     use bytes::Bytes;
     use std::time::SystemTime;
 
@@ -631,6 +646,87 @@ mod tests {
         let by_body = SqsSink::deduplication_id(&message(b"x", None));
         assert_eq!(by_body.len(), 64);
         assert_ne!(by_body, SqsSink::deduplication_id(&message(b"y", None)));
+    }
+
+    fn older_envelope(body: &[u8], destination: Option<&str>) -> QueuedMessage {
+        QueuedMessage::new(
+            Bytes::copy_from_slice(body),
+            &Envelope::DataModel(RedoxMeta {
+                message_id: Some("4815162342".into()),
+                destination_id: destination.map(str::to_owned),
+                ..RedoxMeta::default()
+            }),
+            AuthMethod::Token,
+            None,
+            SystemTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn an_older_envelope_is_deduplicated_by_its_message_and_destination_not_its_body() {
+        // A retry may differ in its body (Transmission.ID, EventDateTime).
+        let first = SqsSink::deduplication_id(&older_envelope(b"try 1", Some("dest-a")));
+        let retry = SqsSink::deduplication_id(&older_envelope(b"try 2", Some("dest-a")));
+        assert_eq!(first, "redox-message:4815162342:dest-a");
+        assert_eq!(retry, first);
+        // The same source message sent to another destination is another delivery.
+        let other = SqsSink::deduplication_id(&older_envelope(b"try 1", Some("dest-b")));
+        assert_ne!(other, first);
+        assert_eq!(
+            SqsSink::deduplication_id(&older_envelope(b"x", None)),
+            "redox-message:4815162342"
+        );
+        // Too long for SQS: its digest, still the same on every retry.
+        let long = "d".repeat(120);
+        let hashed = SqsSink::deduplication_id(&older_envelope(b"try 1", Some(&long)));
+        assert_eq!(hashed.len(), 64);
+        assert_eq!(
+            hashed,
+            SqsSink::deduplication_id(&older_envelope(b"try 2", Some(&long)))
+        );
+    }
+
+    #[test]
+    fn the_sinks_own_attribute_always_has_room() {
+        let full = QueuedMessage::new(
+            Bytes::from_static(b"a\x00b"),
+            &Envelope::DataModel(RedoxMeta {
+                data_model: Some("PatientAdmin".into()),
+                event_type: Some("Arrival".into()),
+                log_id: Some("log".into()),
+                attempt_id: Some("attempt".into()),
+                source_id: Some("source".into()),
+                test: Some(false),
+                message_id: None,
+                destination_id: Some("destination".into()),
+                facility_code: Some("RES".into()),
+                event_date_time: Some("2026-11-28T10:00:00Z".into()),
+            }),
+            AuthMethod::Token,
+            Some("application/json"),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(full.attributes.len(), MAX_ATTRIBUTES);
+        let inline = SqsPayload::from_message(&full);
+        assert_eq!(inline.attributes.len(), MAX_ATTRIBUTES);
+        assert_eq!(
+            inline.attributes.last(),
+            Some(&("ContentEncoding", "base64".to_owned()))
+        );
+        assert_eq!(
+            SqsPayload::inline_size(&full, false),
+            inline.size(),
+            "the size counts the attributes sent"
+        );
+        // The pointer leaves room for ExtendedPayloadSize, added when sent.
+        let pointer = SqsPayload::pointer(&full, "bucket", "redox/2026-11-28/k");
+        assert_eq!(pointer.attributes.len(), MAX_ATTRIBUTES - 1);
+        assert!(
+            pointer
+                .attributes
+                .iter()
+                .all(|(n, _)| *n != "RedoxEventDateTime")
+        );
     }
 
     /// SQS's rule for `MessageGroupId` and `MessageDeduplicationId`, written

@@ -1,5 +1,6 @@
 //! What Redox sent: a verification handshake or a push, and for a push the
-//! envelope fields that become queue attributes.
+//! envelope fields that become queue attributes ([`meta`]) and whether it
+//! is a synchronous request ([`event_types`]).
 //!
 //! Classification never refuses a push for its shape (Redox would retry it
 //! forever): a body that is not JSON, or JSON without `Meta`, is a push with
@@ -13,6 +14,9 @@
     clippy::string_slice
 )]
 
+pub mod event_types;
+pub mod meta;
+
 use std::fmt;
 
 use serde::Deserialize;
@@ -20,6 +24,8 @@ use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::inbound::InboundRequest;
+
+pub use meta::{DeliveryId, RedoxMeta, extract_meta};
 
 /// The longest challenge echoed back; Redox sends a UUID (36 characters).
 pub const MAX_CHALLENGE_LEN: usize = 128;
@@ -64,17 +70,6 @@ impl HandshakeRequest {
     }
 }
 
-/// The Redox `Meta` fields that travel as queue attributes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RedoxMeta {
-    pub data_model: Option<String>,
-    pub event_type: Option<String>,
-    pub log_id: Option<String>,
-    pub attempt_id: Option<String>,
-    pub source_id: Option<String>,
-    pub test: Option<bool>,
-}
-
 /// What kind of body a push carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
@@ -106,18 +101,15 @@ impl Envelope {
         }
     }
 
-    /// Queries expect an answer built from data, which a queue cannot give.
+    /// A synchronous request of Redox's Data Model API (a query, a
+    /// `Scheduling.Booked`, an `SSO.Sign-on`, …: [`event_types`]) expects
+    /// an answer built from data, which a queue cannot give.
     pub fn is_synchronous_query(&self) -> bool {
-        self.meta()
-            .and_then(|m| m.event_type.as_deref())
-            .is_some_and(is_query_event_type)
+        self.meta().is_some_and(|m| {
+            matches!((&m.data_model, &m.event_type), (Some(data_model), Some(event_type))
+                if event_types::is_synchronous_request(data_model, event_type))
+        })
     }
-}
-
-/// `Query`, `PatientQuery`, `DocumentQuery`, `ProviderQuery`, …: Redox's
-/// synchronous request event types all end in `Query`.
-pub fn is_query_event_type(event_type: &str) -> bool {
-    event_type.ends_with("Query")
 }
 
 /// A request, classified.
@@ -260,26 +252,17 @@ fn classify_push(top: TopLevel) -> Classified {
     Classified::Push(Envelope::JsonWithoutMeta)
 }
 
-fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// The `Meta` fields of a queued body, read as classification reads them:
+/// `None` unless the body is a JSON object with a `Meta` object. For a
+/// consumer, which has the body but not always every attribute.
+pub fn data_model_meta(body: &[u8]) -> Option<RedoxMeta> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
     }
-}
-
-/// Reads the attribute fields of `Meta`, ignoring any that are missing or
-/// of an unexpected type.
-pub fn extract_meta(meta: &Value) -> RedoxMeta {
-    let first_log = meta.get("Logs").and_then(|logs| logs.get(0));
-    RedoxMeta {
-        data_model: text(meta.get("DataModel")),
-        event_type: text(meta.get("EventType")),
-        log_id: text(first_log.and_then(|l| l.get("ID"))),
-        attempt_id: text(first_log.and_then(|l| l.get("AttemptID"))),
-        source_id: text(meta.pointer("/Source/ID")),
-        test: meta.get("Test").and_then(Value::as_bool),
-    }
+    let top = serde_json::from_slice::<TopLevel>(body).ok()?;
+    top.meta
+        .filter(Value::is_object)
+        .map(|meta| extract_meta(&meta))
 }
 
 #[cfg(test)]
@@ -446,12 +429,54 @@ mod tests {
     }
 
     #[test]
-    fn queries_are_synchronous() {
-        for q in ["Query", "PatientQuery", "DocumentQuery"] {
-            assert!(is_query_event_type(q));
-        }
-        for not in ["Arrival", "New", "QueryResponse"] {
-            assert!(!is_query_event_type(not));
+    fn synchronous_requests_are_known_by_their_pair() {
+        let push = |data_model: &str, event_type: &str| {
+            let body =
+                serde_json::json!({"Meta": {"DataModel": data_model, "EventType": event_type}});
+            let Classified::Push(envelope) = classify(&post(&body.to_string())) else {
+                panic!("not a push")
+            };
+            envelope.is_synchronous_query()
+        };
+        assert!(push("Scheduling", "Booked"));
+        assert!(push("Clinical Summary", "PatientQuery"));
+        assert!(!push("Scheduling", "New"));
+        assert!(!push("Clinical Summary", "PatientQueryResponse"));
+        // A name pattern decides nothing: a pair Redox does not have is queued.
+        assert!(!push("PatientAdmin", "ArrivalQuery"));
+        let Classified::Push(no_data_model) =
+            classify(&post(r#"{"Meta":{"EventType":"PatientQuery"}}"#))
+        else {
+            panic!("not a push")
+        };
+        assert!(!no_data_model.is_synchronous_query());
+    }
+
+    #[test]
+    fn a_queued_body_gives_back_its_meta_fields() {
+        let meta = data_model_meta(
+            br#" {"Patient":{},"Meta":{"DataModel":"Clinical Summary","Message":{"ID":42},
+                 "Destinations":[{"ID":"d-1"}],"FacilityCode":"RES"}}"#,
+        )
+        .expect("a Data Model body");
+        assert_eq!(meta.data_model.as_deref(), Some("Clinical Summary"));
+        assert_eq!(meta.message_id.as_deref(), Some("42"));
+        assert_eq!(meta.destination_id.as_deref(), Some("d-1"));
+        assert_eq!(meta.facility_code.as_deref(), Some("RES"));
+        for body in [
+            &b"not json"[..],
+            b"[{\"Meta\":{}}]",
+            b"{\"Meta\":null}",
+            b"{\"Meta\":\"x\"}",
+            b"{\"resourceType\":\"Bundle\"}",
+            b"{\"Meta\":{\"DataModel\":",
+        ] {
+            assert_eq!(
+                data_model_meta(body),
+                None,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
