@@ -4,8 +4,9 @@
 //! `content-type;host;x-amz-date` (plus `x-amz-security-token` with a
 //! session token), no `x-amz-content-sha256`; an OAuth 2.0
 //! client-credentials token fetched first (with a client secret, or a
-//! signed client assertion as SMART Backend does) and sent as `Bearer`; or
-//! a JWT signed here and sent as `Bearer` itself (JWT Bearer).
+//! signed client assertion as SMART Backend does) and sent as `Bearer`; a
+//! JWT signed here and sent as `Bearer` itself (JWT Bearer); or a Bearer
+//! token made elsewhere, as it is (a Google credential from `gcloud`).
 //!
 //! Secrets live in [`Secret`], whose `Debug` prints nothing, and are never
 //! printed or logged.
@@ -96,6 +97,9 @@ pub enum Credential {
     Sigv4(Sigv4Key),
     OAuth(OAuthClient),
     JwtBearer(JwtBearer),
+    /// A Bearer token made elsewhere, sent as it is (a Google ID or access
+    /// token from gcloud, a token an identity provider issued).
+    Bearer(Secret),
 }
 
 impl Credential {
@@ -129,6 +133,7 @@ impl Credential {
                 "JWT Bearer ({}, kid {}), iss {}, aud {}",
                 jwt.key.alg, jwt.key.kid, jwt.issuer, jwt.audience
             ),
+            Credential::Bearer(_) => "a Bearer token, sent as given".into(),
         }
     }
 }
@@ -257,6 +262,12 @@ impl Presenter {
                     SigningKey::claims(&jwt.issuer, &jwt.subject, &jwt.audience, SystemTime::now());
                 let token = jwt.key.sign(&claims).map_err(CredentialError::Jwt)?;
                 headers.push(header("authorization", &format!("Bearer {token}"))?);
+            }
+            Credential::Bearer(token) => {
+                headers.push(header(
+                    "authorization",
+                    &format!("Bearer {}", token.expose()),
+                )?);
             }
         }
         Ok(headers)

@@ -39,8 +39,8 @@ use self::credential::{
 };
 use self::http::{HttpClient, check_secret_transport, parse_url};
 use self::secret_input::{
-    OAUTH_CLIENT_SECRET, SIGV4_SECRET_ACCESS_KEY, SIGV4_SESSION_TOKEN, SecretOption, SecretReader,
-    VERIFICATION_TOKEN,
+    BEARER_TOKEN, OAUTH_CLIENT_SECRET, SIGV4_SECRET_ACCESS_KEY, SIGV4_SESSION_TOKEN, SecretOption,
+    SecretReader, VERIFICATION_TOKEN,
 };
 use self::signing_key::SigningKey;
 
@@ -141,6 +141,8 @@ struct SendArgs {
     #[command(flatten)]
     jwt: JwtBearerArgs,
     #[command(flatten)]
+    bearer: BearerArgs,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -211,6 +213,21 @@ struct OAuthArgs {
     /// client's `scopes`; leave it out for a client without)
     #[arg(long)]
     scope: Option<String>,
+}
+
+/// A Bearer token made elsewhere: REDOX_BEARER_TOKEN, or a file.
+#[derive(Args)]
+struct BearerArgs {
+    /// Send the Bearer token in this file (- for standard input) as it is,
+    /// instead of REDOX_BEARER_TOKEN: a Google ID token (`gcloud auth
+    /// print-identity-token --audiences=URL`), a Google access token
+    /// (`gcloud auth print-access-token --impersonate-service-account=SA`),
+    /// or any identity provider's token
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["oauth_token_url", "sigv4", "jwt_key_file"])]
+    bearer_file: Option<PathBuf>,
+    /// Refused: a value here shows in `ps` and shell history
+    #[arg(long, hide = true, value_name = "VALUE")]
+    bearer: Option<String>,
 }
 
 #[derive(Args)]
@@ -361,6 +378,7 @@ fn secrets_sent<'a>(
             (url, "the OAuth access token"),
         ],
         Credential::JwtBearer(_) => vec![(url, "a signed JWT bearer token")],
+        Credential::Bearer(_) => vec![(url, "the Bearer token")],
     }
 }
 
@@ -429,6 +447,12 @@ fn credential_of(args: &SendArgs, secrets: &mut SecretReader) -> Result<Credenti
         &o.client_secret_file,
     )?;
     let token = read_token(secrets, &args.token)?;
+    let bearer = read_secret(
+        secrets,
+        BEARER_TOKEN,
+        &args.bearer.bearer,
+        &args.bearer.bearer_file,
+    )?;
     if s.sigv4 {
         return Ok(Credential::Sigv4(Sigv4Key {
             access_key_id: s
@@ -478,11 +502,22 @@ fn credential_of(args: &SendArgs, secrets: &mut SecretReader) -> Result<Credenti
             audience: audience.clone(),
         }));
     }
+    if let Some(bearer) = bearer {
+        let value = bearer.expose().trim().to_owned();
+        if value.is_empty() || value.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(format!(
+                "the Bearer token ({} or {}) must be one line of printable characters",
+                BEARER_TOKEN.env, BEARER_TOKEN.file_flag
+            ));
+        }
+        return Ok(Credential::Bearer(Secret::new(value)));
+    }
     match token {
         Some(token) => Ok(Credential::Token(token)),
         None => Err(
             "no credential: set REDOX_VERIFICATION_TOKEN (or give --token-file PATH), --sigv4 \
-             with its key, --oauth-token-url with a client, or --jwt-key-file with its claims"
+             with its key, --oauth-token-url with a client, --jwt-key-file with its claims, or \
+             REDOX_BEARER_TOKEN (or --bearer-file PATH)"
                 .into(),
         ),
     }

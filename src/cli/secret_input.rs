@@ -34,6 +34,11 @@ pub const SIGV4_SESSION_TOKEN: SecretOption = SecretOption {
     env: "REDOX_SIGV4_SESSION_TOKEN",
     file_flag: "--session-token-file",
 };
+pub const BEARER_TOKEN: SecretOption = SecretOption {
+    flag: "--bearer",
+    env: "REDOX_BEARER_TOKEN",
+    file_flag: "--bearer-file",
+};
 pub const OAUTH_CLIENT_SECRET: SecretOption = SecretOption {
     flag: "--client-secret",
     env: "REDOX_OAUTH_CLIENT_SECRET",
