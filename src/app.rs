@@ -15,10 +15,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
-use crate::auth::jwt::jwks::HttpsJwks;
-use crate::auth::jwt::trust::{
-    BuiltinBase, ClientKeySets, JwksCache, JwtSettings, JwtTrust, RemoteIssuer,
-};
+use crate::auth::jwt::jwks::{ClientKeySets, HttpsJwks, JwksCache};
+use crate::auth::jwt::trust::{BuiltinBase, JwtSettings, JwtTrust, RemoteIssuer};
 use crate::auth::material::secrets_manager::SecretsManagerMaterial;
 use crate::auth::material::{
     AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,

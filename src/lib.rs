@@ -34,8 +34,9 @@
 //! auth/           is it Redox?
 //!   policy.rs       enabled methods and how their verdicts combine (pure)
 //!   token.rs sigv4.rs iam.rs   one method each (pure, clock injected)
-//!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks.rs HTTPS
-//!                   fetch, trust.rs issuers trusted and their key sets
+//!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks/ remote
+//!                   key sets (HTTPS fetch, stale-while-revalidate cache),
+//!                   trust.rs issuers trusted
 //!   material/       what credentials are checked against: types (mod.rs),
 //!                   parse.rs, public_keys.rs (pasted JWK Sets), source.rs,
 //!                   secrets_manager.rs, cache.rs

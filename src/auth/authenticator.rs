@@ -5,13 +5,16 @@
 //! fresher material could fix (a rotated token or key) is re-run once after
 //! a rate-limited re-fetch, and likewise after a bearer JWT names a `kid`
 //! the cached key set does not know, so the first use of a new credential
-//! is not refused. The decision table asks once and gets a verdict.
+//! is not refused. A remote key set is served from its cache, stale or not,
+//! without waiting for the key host; only an empty cache or an unknown
+//! `kid` waits. The decision table asks once and gets a verdict.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::auth::jwt::JwtError;
 use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::jwks::Refresh;
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
 use crate::auth::material::{Material, MaterialCache, MaterialError};
 use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
@@ -91,8 +94,15 @@ impl Authenticator {
         // Issuers matter only for a bearer JWT: other requests skip the key
         // set, the built-in issuer's settings and the list alike.
         let bearer = self.may_carry_jwt(request);
+        // Cached keys come back at once, fresh or stale; only an empty
+        // cache waits (for the shared fetch, within the request's deadline).
         let mut remote_keys = match (&self.trust.remote, bearer) {
-            (Some(remote), true) => remote.jwks.current().await,
+            (Some(remote), true) => {
+                *waiting_on = Some(Dependency::Jwks);
+                let keys = remote.jwks.current().await;
+                *waiting_on = None;
+                keys
+            }
             _ => None,
         };
         let builtin = (self.trust.builtin.as_ref())
@@ -117,10 +127,21 @@ impl Authenticator {
         if let Err(error) = &result
             && error.may_be_stale_jwks()
             && let Some(remote) = &self.trust.remote
-            && let Some(fresh) = remote.jwks.refresh_after_unknown_kid().await
         {
-            remote_keys = Some(fresh);
-            result = run(&material, remote_keys.as_deref());
+            // A kid the cache has never seen: the one case that waits for
+            // the key host (rate-limited, within the request's deadline).
+            *waiting_on = Some(Dependency::Jwks);
+            let refresh = remote.jwks.refresh_after_unknown_kid().await;
+            *waiting_on = None;
+            match refresh {
+                Refresh::Fetched(fresh) => {
+                    remote_keys = Some(fresh);
+                    result = run(&material, remote_keys.as_deref());
+                }
+                Refresh::Unchanged => {}
+                // The key may exist but cannot be checked: Redox retries a 503.
+                Refresh::Unavailable => return Err(AuthFailure::JwksUnavailable),
+            }
         }
         result.map_err(|error| match error {
             // Our own outage, not the caller's fault: Redox retries a 503.

@@ -2,8 +2,9 @@
 //!
 //! - [`verify`]: checks one bearer JWT against the trusted issuers (pure).
 //! - [`jwk`]: parses JSON Web Keys and key sets (pure).
-//! - [`jwks`]: fetches an identity provider's key set over HTTPS.
-//! - [`trust`]: the issuers trusted and the cache of their key sets.
+//! - [`jwks`]: remote key sets: fetched over HTTPS and cached
+//!   (stale-while-revalidate).
+//! - [`trust`]: the issuers trusted, each with its key set.
 
 pub mod jwk;
 pub mod jwks;
