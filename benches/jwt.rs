@@ -24,7 +24,6 @@ use redox_destination::auth::jwt::jwk::KeySet;
 use redox_destination::auth::jwt::trust::{IssuerKind, JwtSettings};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
 use redox_destination::auth::material::{ClientAuthentication, IssuerMaterial, PublicKeys};
-use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::oauth::assertion::verify_assertion;
 use redox_destination::oauth::sign_token;
 use serde_json::{Value, json};
@@ -123,15 +122,11 @@ fn bench_jwt(c: &mut Criterion) {
     material
         .add_signing_key("own-1", &pem)
         .expect("signing key");
-    let builtin = BuiltinIssuer::new(
-        "https://abc.lambda-url.us-east-1.on.aws",
-        Duration::from_secs(300),
-    );
     let issued_at = SystemTime::now();
     c.bench_function("builtin_issuer/sign_token_EdDSA", |b| {
         b.iter(|| {
             sign_token(
-                &builtin,
+                Duration::from_secs(300),
                 "https://abc.lambda-url.us-east-1.on.aws",
                 &material,
                 black_box("redox"),

@@ -43,7 +43,8 @@
 //!   authenticator.rs  one request against the current material and key
 //!                   sets, refreshing each once when it may be stale
 //! oauth/          the built-in OAuth 2.0 issuer (pure): issuer.rs (its
-//!                 endpoints and errors), request.rs (the token request,
+//!                 endpoints and the grant), error.rs (its refusals, below
+//!                 every other file here), request.rs (the token request,
 //!                 form or JSON, parsed once), client_auth.rs (secrets),
 //!                 assertion.rs (SMART client assertions), replay.rs (jtis
 //!                 used), scope.rs, mint.rs (tokens, JWKS), throttle.rs

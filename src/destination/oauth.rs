@@ -12,10 +12,12 @@ use crate::auth::jwt::jwk::KeySet;
 use crate::auth::jwt::jwks::{JwksCache, Refresh};
 use crate::auth::material::Material;
 use crate::inbound::InboundRequest;
-use crate::oauth::assertion::{AssertionError, jwks_url_of};
+use crate::oauth::assertion::jwks_url_of;
 use crate::oauth::request::PresentedClient;
 use crate::oauth::throttle::{Attempt, SourceKey};
-use crate::oauth::{self, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest};
+use crate::oauth::{
+    self, AssertionError, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest,
+};
 use crate::response::HttpResponse;
 
 impl Destination {

@@ -26,6 +26,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use super::client_auth::client_named;
+use super::error::AssertionError;
 use crate::auth::jwt::jwk::{KeySet, VerificationKey};
 use crate::auth::jwt::{
     JwtError, JwtParts, LEEWAY, check_algorithm, check_times, key_id, loggable, numeric_date,
@@ -40,58 +41,6 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 /// The longest `jti` accepted.
 pub const MAX_JTI_BYTES: usize = 256;
-
-/// Why a client assertion is refused. Every one is `invalid_client`.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum AssertionError {
-    #[error("{0}")]
-    Jwt(#[from] JwtError),
-    #[error("the header's typ is not JWT")]
-    NotAnAssertion,
-    #[error("the header has no kid")]
-    MissingKeyId,
-    #[error("iss names no configured client")]
-    UnknownClient,
-    #[error("the client authenticates with a client secret, not an assertion")]
-    SecretClient,
-    #[error("the header's jku is not the client's registered jwks_url")]
-    UnregisteredJku,
-    #[error("the client has no key with kid {0}")]
-    UnknownKeyId(String),
-    #[error("the client's key set (jwks_url) could not be fetched")]
-    KeysUnavailable,
-    #[error("sub is not the client id")]
-    SubjectNotClient,
-    #[error("the client_id parameter is not the assertion's iss")]
-    ClientIdDiffers,
-    #[error("aud is not this token endpoint's URL")]
-    WrongAudience,
-    #[error("exp is more than five minutes ahead")]
-    ExpiresTooLate,
-    #[error("the assertion has no jti, or one that is not a 1-256 byte string")]
-    MissingJti,
-    #[error("the jti was used before")]
-    Replayed,
-}
-
-impl AssertionError {
-    /// Whether fresher auth material could accept it: a client, key or
-    /// `jwks_url` added or rotated since the cache was filled. Unknown
-    /// clients and bad signatures alike, so the re-fetch they cost says
-    /// nothing about which client ids exist.
-    pub fn may_be_stale_material(&self) -> bool {
-        matches!(
-            self,
-            AssertionError::UnknownClient
-                | AssertionError::SecretClient
-                | AssertionError::UnregisteredJku
-                | AssertionError::UnknownKeyId(_)
-                | AssertionError::Jwt(
-                    JwtError::BadSignature | JwtError::AlgorithmKeyMismatch { .. }
-                )
-        )
-    }
-}
 
 /// An assertion that passed every check but the replay check.
 #[derive(Debug)]
