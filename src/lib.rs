@@ -32,7 +32,9 @@
 //!   log.rs          the request's log line / EMF record
 //! redox.rs        handshake or push, and the `Meta` fields of a push
 //! auth/           is it Redox?
-//!   policy.rs       enabled methods and how their verdicts combine (pure)
+//!   policy.rs       enabled methods and how their verdicts combine (pure);
+//!                   error.rs every refusal; credential.rs what the
+//!                   authorization header carries
 //!   token.rs sigv4.rs iam.rs   one method each (pure, clock injected)
 //!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks/ remote
 //!                   key sets (HTTPS fetch, stale-while-revalidate cache),
