@@ -1,8 +1,9 @@
 //! What bearer-JWT verification costs per request (RS256 with a 2048-bit
 //! key, ES256, EdDSA), what the built-in token endpoint's signing costs,
 //! and what checking a SMART client assertion costs (RS384, ES384), also
-//! when it names an unknown client or carries a bad signature (the two
-//! should cost alike: the signature is checked with a placeholder key).
+//! when it names an unknown client or `kid`, names a key of another type
+//! than its `alg`, or carries a bad signature (all should cost alike: the
+//! signature is checked with a placeholder key when no key fits).
 //! Tokens are signed here with aws-lc-rs directly, not with the code under
 //! test.
 //!
@@ -194,6 +195,28 @@ fn bench_assertions(c: &mut Criterion) {
         (
             "RS384_bad_signature",
             assertion("smart", "RS384", "rsa-1", |m| rs384(&other, m)),
+            false,
+        ),
+        // Issue 26, finding 5: ES384 with a junk signature must cost alike
+        // whatever the client, kid and key type (one P-384 check each).
+        (
+            "ES384_junk_known_client_ec_kid",
+            assertion("smart", "ES384", "ec-1", |_| vec![7; 96]),
+            false,
+        ),
+        (
+            "ES384_junk_known_client_rsa_kid",
+            assertion("smart", "ES384", "rsa-1", |_| vec![7; 96]),
+            false,
+        ),
+        (
+            "ES384_junk_known_client_unknown_kid",
+            assertion("smart", "ES384", "nope-1", |_| vec![7; 96]),
+            false,
+        ),
+        (
+            "ES384_junk_unknown_client",
+            assertion("nobody", "ES384", "ec-1", |_| vec![7; 96]),
             false,
         ),
     ];

@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::auth::jwt::jwk::{KeySet, VerificationKey, parse_algorithm};
+use crate::auth::jwt::jwk::{KeySet, VerificationKey, parse_algorithm, placeholder_key};
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings};
 
 /// Bearer values longer than this are refused unread.
@@ -194,24 +194,67 @@ impl<'t> JwtParts<'t> {
     }
 
     /// Checks the signature with `key` for `alg`: the key's type must fit
-    /// the algorithm (and its own `alg`, when it names one).
+    /// the algorithm (and its own `alg`, when it names one). A key that
+    /// does not fit still costs one check, with the placeholder key of
+    /// `alg`'s type, so the refusal takes as long as a bad signature.
     pub fn verify_signature(&self, key: &VerificationKey, alg: Algorithm) -> Result<(), JwtError> {
-        if !key.kind.accepts(alg) || key.alg.is_some_and(|key_alg| key_alg != alg) {
+        let fits = key.kind.accepts(alg) && key.alg.is_none_or(|key_alg| key_alg == alg);
+        let checked = if fits {
+            self.signature_verifies(key, alg)
+        } else {
+            placeholder_key(alg)
+                .is_some_and(|placeholder| self.signature_verifies(placeholder, alg))
+        };
+        if !fits {
             return Err(JwtError::AlgorithmKeyMismatch {
                 alg: format!("{alg:?}"),
                 key: key.kind.as_str(),
             });
         }
-        match jsonwebtoken::crypto::verify(
-            self.signature,
-            self.signed.as_bytes(),
-            &key.decoding,
-            alg,
-        ) {
-            Ok(true) => Ok(()),
-            _ => Err(JwtError::BadSignature),
+        if checked {
+            Ok(())
+        } else {
+            Err(JwtError::BadSignature)
         }
     }
+
+    /// [`JwtParts::verify_signature`] with `key` when there is one, else with
+    /// the placeholder key of `alg`'s type (and so [`JwtError::BadSignature`]):
+    /// no key found costs what a wrong one does.
+    pub fn verify_signature_with(
+        &self,
+        key: Option<&VerificationKey>,
+        alg: Algorithm,
+    ) -> Result<(), JwtError> {
+        match key.or_else(|| placeholder_key(alg)) {
+            Some(key) => self.verify_signature(key, alg),
+            None => Err(JwtError::BadSignature),
+        }
+    }
+
+    /// The one place a signature is checked (and counted).
+    fn signature_verifies(&self, key: &VerificationKey, alg: Algorithm) -> bool {
+        SIGNATURE_CHECKS.with(|count| count.set(count.get().wrapping_add(1)));
+        matches!(
+            jsonwebtoken::crypto::verify(
+                self.signature,
+                self.signed.as_bytes(),
+                &key.decoding,
+                alg
+            ),
+            Ok(true)
+        )
+    }
+}
+
+thread_local! {
+    static SIGNATURE_CHECKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many signature checks this thread has run: what tests count to show
+/// that every refusal does the same work (SPEC 3.2), without timing it.
+pub fn signature_checks_on_this_thread() -> u64 {
+    SIGNATURE_CHECKS.with(std::cell::Cell::get)
 }
 
 /// The header's `kid`, if it has one.
@@ -245,14 +288,19 @@ pub fn verify_jwt(
         _ => return Err(JwtError::UntrustedIssuer),
     };
     let keys = issuer.keys.ok_or(JwtError::KeysUnavailable)?;
-    let key = keys.find(kid).ok_or_else(|| match kid {
-        Some(kid) => JwtError::UnknownKeyId {
-            issuer: issuer.kind,
-            kid: loggable(kid),
-        },
-        None => JwtError::MissingKeyId,
-    })?;
-    parts.verify_signature(key, alg)?;
+    let key = keys.find(kid);
+    // An unknown kid costs the signature check a known one does.
+    let signature = parts.verify_signature_with(key, alg);
+    if key.is_none() {
+        return Err(match kid {
+            Some(kid) => JwtError::UnknownKeyId {
+                issuer: issuer.kind,
+                kid: loggable(kid),
+            },
+            None => JwtError::MissingKeyId,
+        });
+    }
+    signature?;
 
     check_times(&claims, now)?;
     check_access_token(&claims)?;
