@@ -1,7 +1,10 @@
 //! The built-in token endpoint treats every SMART client alike (issue 26):
 //! every refused client assertion costs the same work whatever its client
 //! id, `kid` and key type (finding 5: counted as signature checks, never
-//! timed here; `cargo bench --bench jwt -- verify_assertion` times them).
+//! timed here; `cargo bench --bench jwt -- verify_assertion` times them),
+//! and one client's grants can neither evict nor exhaust another's (finding
+//! 4: the `jti` replay table is per client, and successful assertion grants
+//! are capped per client per minute).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +24,9 @@ use redox_destination::auth::jwt::{
 };
 use redox_destination::auth::material::Material;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
-use redox_destination::oauth::{BuiltinIssuer, OAuthError, TOKEN_PATH, issue_token};
+use redox_destination::oauth::{
+    AssertionError, BuiltinIssuer, IssuedToken, OAuthError, TOKEN_PATH, issue_token,
+};
 use serde_json::json;
 
 const BASE: &str = "https://abcdefghij.lambda-url.us-east-1.on.aws";
@@ -244,4 +249,73 @@ fn a_bearer_jwt_with_an_unknown_kid_or_a_key_of_another_type_costs_one_signature
         assert_eq!(outcome, Err(expected), "{what}");
         assert_eq!(count, 1, "{what}");
     }
+}
+
+/// A good assertion of `smart-b`, which must get its token.
+fn grant_for_b(keys: &Keys, issuer: &BuiltinIssuer, material: &Material, jti: &str) -> IssuedToken {
+    let good = assertion("smart-b", "EdDSA", "b-1", jti, |m| {
+        keys.ed_other.sign(m).as_ref().to_vec()
+    });
+    issue_token(
+        &token_request(&good),
+        issuer,
+        &material.issuer,
+        SystemTime::now(),
+    )
+    .expect("smart-b gets its token")
+}
+
+#[test]
+fn one_smart_client_making_20000_valid_grants_cannot_deny_another_its_token() {
+    let keys = Keys::new();
+    let material = keys.material();
+    let issuer = issuer();
+    let mut granted = 0;
+    let mut refused: Vec<OAuthError> = Vec::new();
+    for i in 0..20_000 {
+        let jti = format!("a-{i}");
+        let good = assertion("smart", "EdDSA", "ed-1", &jti, |m| {
+            keys.ed.sign(m).as_ref().to_vec()
+        });
+        match issue_token(
+            &token_request(&good),
+            &issuer,
+            &material.issuer,
+            SystemTime::now(),
+        ) {
+            Ok(_) => granted += 1,
+            Err(error) => refused.push(error),
+        }
+        if i % 5_000 == 0 {
+            grant_for_b(&keys, &issuer, &material, &format!("b-{i}"));
+        }
+    }
+    let issued = grant_for_b(&keys, &issuer, &material, "b-last");
+    assert_eq!(issued.client_id, "smart-b");
+    eprintln!(
+        "client smart: {granted} granted, {} refused ({:?}); client smart-b still granted",
+        refused.len(),
+        refused.first()
+    );
+    // The flood is held to its own cap, answered 429 with a Retry-After,
+    // and its replays are still replays.
+    assert!(granted <= 120, "{granted}");
+    let first = refused.first().expect("the flood is capped");
+    assert_eq!(first.status(), 429, "{first}");
+    assert!(
+        matches!(first, OAuthError::TooManyGrants { retry_after_secs } if *retry_after_secs >= 1),
+        "{first}"
+    );
+    let replay = assertion("smart-b", "EdDSA", "b-1", "b-last", |m| {
+        keys.ed_other.sign(m).as_ref().to_vec()
+    });
+    assert_eq!(
+        issue_token(
+            &token_request(&replay),
+            &issuer,
+            &material.issuer,
+            SystemTime::now()
+        ),
+        Err(OAuthError::InvalidAssertion(AssertionError::Replayed))
+    );
 }

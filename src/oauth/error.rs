@@ -90,6 +90,8 @@ pub enum OAuthError {
         "this client's remembered client assertions fill its share and none has expired; retry in {retry_after_secs} s"
     )]
     ReplayCacheFull { retry_after_secs: u64 },
+    #[error("this client had its assertion grants for the minute; retry in {retry_after_secs} s")]
+    TooManyGrants { retry_after_secs: u64 },
 }
 
 impl OAuthError {
@@ -101,7 +103,7 @@ impl OAuthError {
             | OAuthError::ClientMismatch
             | OAuthError::InvalidAssertion(_) => "invalid_client",
             // RFC 8628 3.5, registered for the token endpoint: poll slower.
-            OAuthError::Throttled { .. } => "slow_down",
+            OAuthError::Throttled { .. } | OAuthError::TooManyGrants { .. } => "slow_down",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::NoSigningKey
@@ -139,7 +141,7 @@ impl OAuthError {
             OAuthError::InvalidClient(_)
             | OAuthError::ClientMismatch
             | OAuthError::InvalidAssertion(_) => 401,
-            OAuthError::Throttled { .. } => 429,
+            OAuthError::Throttled { .. } | OAuthError::TooManyGrants { .. } => 429,
             OAuthError::NoSigningKey
             | OAuthError::SigningFailed
             | OAuthError::ClientKeysUnavailable
@@ -160,6 +162,9 @@ impl OAuthError {
             | OAuthError::InvalidAssertion(_) => "Client authentication failed.",
             OAuthError::Throttled { .. } => {
                 "Too many failed attempts from this address; retry after the Retry-After delay."
+            }
+            OAuthError::TooManyGrants { .. } => {
+                "Too many tokens for this client this minute; reuse the last one or retry after the Retry-After delay."
             }
             OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
             OAuthError::InvalidScope(why) => why,

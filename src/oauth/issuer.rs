@@ -219,6 +219,9 @@ fn authenticate<'m>(
         )
         .map_err(|refusal| match refusal {
             ReplayRefusal::Replayed => OAuthError::InvalidAssertion(AssertionError::Replayed),
+            ReplayRefusal::TooManyGrants { retry_after } => OAuthError::TooManyGrants {
+                retry_after_secs: retry_after.as_secs(),
+            },
             ReplayRefusal::Full { retry_after } => OAuthError::ReplayCacheFull {
                 retry_after_secs: retry_after.as_secs(),
             },
