@@ -76,6 +76,7 @@ fn bench_jwt(c: &mut Criterion) {
         issuer: ISSUER.into(),
         audiences: vec![AUDIENCE.into()],
         required_scopes: vec!["redox.push".into()],
+        ..JwtSettings::default()
     };
     let issuers = [TrustedIssuer {
         kind: IssuerKind::Remote,

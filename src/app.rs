@@ -200,6 +200,7 @@ pub async fn build_with_sdk(
     let trust = JwtTrust {
         remote: remote_issuer(config)?,
         builtin: issuer.as_ref().map(|issuer| issuer.base.clone()),
+        ..JwtTrust::default()
     };
 
     // Fetch during init: bad material stops start-up; an unreachable source
@@ -408,6 +409,7 @@ fn remote_issuer(config: &Config) -> Result<Option<RemoteIssuer>, StartupError> 
             issuer: remote.issuer.clone(),
             audiences: remote.audiences.clone(),
             required_scopes: remote.required_scopes.clone(),
+            max_lifetime: None,
         },
         jwks: JwksCache::new(Box::new(source), remote.jwks_ttl)
             .with_refetch_interval(remote.jwks_refetch),

@@ -2655,6 +2655,7 @@ fn destination(sink: Arc<RecordingSink>) -> Destination {
             trust: JwtTrust {
                 remote: None,
                 builtin: Some(builtin.base.clone()),
+                ..JwtTrust::default()
             },
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],

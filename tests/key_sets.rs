@@ -168,11 +168,11 @@ fn destination(host: &KeyHost, ttl: Duration) -> Destination {
                     settings: JwtSettings {
                         issuer: ISSUER.into(),
                         audiences: vec![AUDIENCE.into()],
-                        required_scopes: Vec::new(),
+                        ..JwtSettings::default()
                     },
                     jwks: JwksCache::new(Box::new(source), ttl),
                 }),
-                builtin: None,
+                ..JwtTrust::default()
             },
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Jwt],

@@ -200,6 +200,7 @@ fn a_bearer_jwt_with_an_unknown_kid_or_a_key_of_another_type_costs_one_signature
         issuer: "https://idp.example.com/".into(),
         audiences: vec!["redox".into()],
         required_scopes: Vec::new(),
+        ..JwtSettings::default()
     };
     let issuers = [TrustedIssuer {
         kind: IssuerKind::Inline,

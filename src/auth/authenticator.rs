@@ -12,11 +12,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::auth::jwt::JwtError;
 use crate::auth::jwt::jwk::KeySet;
 use crate::auth::jwt::jwks::Refresh;
+use crate::auth::jwt::replay::JtiRefusal;
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
-use crate::auth::material::{Material, MaterialCache, MaterialError};
+use crate::auth::jwt::{JwtError, JwtParts, LEEWAY, MAX_JTI_BYTES, numeric_date};
+use crate::auth::material::{InlineIssuer, Material, MaterialCache, MaterialError};
 use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, TrustedIssuer};
 use crate::inbound::InboundRequest;
 use crate::telemetry::metrics::Dependency;
@@ -53,10 +54,45 @@ impl Authenticator {
         now: SystemTime,
         waiting_on: &mut Option<Dependency>,
     ) -> Result<AuthMethod, AuthFailure> {
-        self.check(request, waiting_on, |material, issuers| {
-            auth::authenticate_with_issuers(request, &material.auth, &self.policy, issuers, now)
-        })
-        .await
+        let method = self
+            .check(request, waiting_on, |material, issuers| {
+                auth::authenticate_with_issuers(request, &material.auth, &self.policy, issuers, now)
+            })
+            .await?;
+        if method == AuthMethod::Jwt {
+            self.spend_single_use_jti(request, now).await?;
+        }
+        Ok(method)
+    }
+
+    /// After the push's bearer JWT verified: when its issuer is a
+    /// `jwt_issuers` entry with `replay_check`, records its `jti` as used,
+    /// refusing a token without one or one used before. Only here, once
+    /// per push, never while a request is only screened ([`Self::check`]
+    /// alone records nothing), so a token checked twice for one push is
+    /// spent once.
+    pub async fn spend_single_use_jti(
+        &self,
+        request: &InboundRequest,
+        now: SystemTime,
+    ) -> Result<(), AuthFailure> {
+        let Ok(auth::Credential::Bearer(token)) = auth::authorization_credential(request) else {
+            return Ok(());
+        };
+        let material = self.material.current().await?;
+        let Some(spent) = single_use_jti(token, &material.auth.jwt_issuers) else {
+            return Ok(());
+        };
+        let (issuer, jti, until) = spent.map_err(|e| AuthFailure::Refused(e.into()))?;
+        self.trust
+            .used_jtis
+            .record(issuer, &jti, until, now)
+            .map_err(|refusal| {
+                AuthFailure::Refused(AuthError::Jwt(match refusal {
+                    JtiRefusal::Replayed => JwtError::Replayed,
+                    JtiRefusal::Full => JwtError::ReplayTableFull,
+                }))
+            })
     }
 
     /// Authenticates a verification handshake carrying `token`.
@@ -199,4 +235,32 @@ impl Authenticator {
         );
         issuers
     }
+}
+
+/// The `jti` a verified bearer token spends, when the `jwt_issuers` entry
+/// its `iss` names checks replays: that issuer, the `jti`, and when the
+/// token stops being acceptable (`exp` plus the leeway). `Some(Err)` for
+/// such a token without a usable `jti`.
+fn single_use_jti<'m>(
+    token: &str,
+    issuers: &'m [InlineIssuer],
+) -> Option<Result<(&'m str, String, u64), JwtError>> {
+    let claims = JwtParts::split(token).ok()?.claims_object().ok()?;
+    let iss = claims.get("iss").and_then(serde_json::Value::as_str)?;
+    let issuer = issuers
+        .iter()
+        .find(|i| i.replay_check && i.settings.issuer == iss)?;
+    let jti = match claims.get("jti") {
+        Some(serde_json::Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_BYTES => {
+            jti.clone()
+        }
+        _ => return Some(Err(JwtError::MissingJti)),
+    };
+    let exp = match numeric_date(&claims, "exp") {
+        Ok(Some(exp)) => exp,
+        _ => return Some(Err(JwtError::MissingExpiry)),
+    };
+    // `exp` was checked finite and bounded by the issuer's lifetime.
+    let until = (exp + LEEWAY.as_secs_f64()).ceil().max(0.0) as u64;
+    Some(Ok((issuer.settings.issuer.as_str(), jti, until)))
 }

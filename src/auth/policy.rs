@@ -333,6 +333,7 @@ mod tests {
                 issuer: ISSUER.into(),
                 audiences: vec!["redox".into()],
                 required_scopes: vec![],
+                ..JwtSettings::default()
             },
         }
     }

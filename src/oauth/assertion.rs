@@ -28,8 +28,8 @@ use super::client_auth::client_named;
 use super::error::AssertionError;
 use crate::auth::jwt::jwk::KeySet;
 use crate::auth::jwt::{
-    JwtError, JwtParts, LEEWAY, check_algorithm, check_times, key_id, loggable, numeric_date,
-    refuse_key_headers,
+    JwtError, JwtParts, LEEWAY, MAX_JTI_BYTES, check_algorithm, check_times, key_id, loggable,
+    numeric_date, refuse_key_headers,
 };
 use crate::auth::material::{ClientAuthentication, IssuerMaterial, OAuthClient};
 
@@ -38,8 +38,6 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 /// The furthest ahead an assertion's `exp` may be (SMART Backend Services:
 /// "no more than five minutes in the future"), beyond the clock leeway.
 pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
-/// The longest `jti` accepted.
-pub const MAX_JTI_BYTES: usize = 256;
 
 /// An assertion that passed every check but the replay check.
 #[derive(Debug)]

@@ -1,7 +1,9 @@
 //! The `jti` of every client assertion accepted, remembered until the
 //! assertion could no longer be accepted anyway (its `exp` plus the clock
 //! leeway), so none is accepted twice (RFC 7523 3, item 7); and the
-//! successful assertion grants of each client in the last minute.
+//! successful assertion grants of each client in the last minute. Each
+//! client's `jti`s are a [`JtiTable`], the same table the `jwt` method keeps
+//! for single-use JWT Bearer tokens.
 //!
 //! **Per client.** Each client has a table of its own, with a share of
 //! [`REMEMBERED_PER_CLIENT`] entries, and at most
@@ -27,12 +29,12 @@
     clippy::string_slice
 )]
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+pub use crate::auth::jwt::replay::Clock;
+use crate::auth::jwt::replay::{JtiTable, jti_key, sweep_point};
 
 /// Successful assertion grants one client may have in any minute. Redox
 /// asks for a token when its last one expires (every few minutes).
@@ -58,14 +60,10 @@ pub enum ReplayRefusal {
     Full { retry_after: Duration },
 }
 
-type Key = [u8; 32];
-
 /// One client's remembered assertions and recent grants.
 #[derive(Debug, Default)]
 struct ClientTable {
-    seen: HashSet<Key>,
-    /// Each entry's end, soonest first.
-    ends: BinaryHeap<Reverse<(u64, Key)>>,
+    jtis: JtiTable,
     /// When each grant of the last minute was made, oldest first.
     grants: VecDeque<u64>,
 }
@@ -73,13 +71,7 @@ struct ClientTable {
 impl ClientTable {
     /// Forgets entries that have ended and grants older than a minute, at `at`.
     fn sweep(&mut self, at: u64) {
-        while let Some(Reverse((end, old))) = self.ends.peek().copied() {
-            if end > at {
-                break;
-            }
-            self.ends.pop();
-            self.seen.remove(&old);
-        }
+        self.jtis.sweep(at);
         while self
             .grants
             .front()
@@ -90,12 +82,9 @@ impl ClientTable {
     }
 
     fn is_empty(&self) -> bool {
-        self.seen.is_empty() && self.grants.is_empty()
+        self.jtis.is_empty() && self.grants.is_empty()
     }
 }
-
-/// Reads the wall clock (injected in tests).
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// The `jti`s of accepted assertions, per client. Clones share their tables.
 #[derive(Clone)]
@@ -119,19 +108,6 @@ impl Default for ReplayCache {
     fn default() -> Self {
         ReplayCache::new(REMEMBERED_PER_CLIENT, MAX_GRANTS_PER_CLIENT_PER_MINUTE)
     }
-}
-
-fn key(client_id: &str, jti: &str) -> Key {
-    // Length-prefixed, so no two (client, jti) pairs hash the same input.
-    let mut hash = Sha256::new();
-    hash.update((client_id.len() as u64).to_be_bytes());
-    hash.update(client_id.as_bytes());
-    hash.update(jti.as_bytes());
-    hash.finalize().into()
-}
-
-fn secs(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl ReplayCache {
@@ -166,8 +142,8 @@ impl ReplayCache {
         // Forget only what has ended by both readings: a fresh one, so a
         // request that waited long does not sweep with its stale reading,
         // and the request's, so a reading from the future forgets nothing.
-        let at = secs(now).min(secs((self.clock)()));
-        let key = key(client_id, jti);
+        let at = sweep_point(&self.clock, now);
+        let key = jti_key(client_id, jti);
         // Nothing panics while the lock is held; a poisoned table is whole.
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         if !tables.contains_key(client_id) && tables.len() >= MAX_TRACKED_CLIENTS {
@@ -183,7 +159,7 @@ impl ReplayCache {
         }
         let table = tables.entry(client_id.to_owned()).or_default();
         table.sweep(at);
-        if table.seen.contains(&key) {
+        if table.jtis.contains(&key) {
             return Err(ReplayRefusal::Replayed);
         }
         if table.grants.len() >= self.grants_per_minute {
@@ -192,14 +168,13 @@ impl ReplayCache {
                 retry_after: Duration::from_secs((oldest + MINUTE_SECS).saturating_sub(at).max(1)),
             });
         }
-        if table.seen.len() >= self.per_client {
-            let soonest = table.ends.peek().map_or(at + 1, |Reverse((end, _))| *end);
+        if table.jtis.len() >= self.per_client {
+            let soonest = table.jtis.soonest_end().unwrap_or(at + 1);
             return Err(ReplayRefusal::Full {
                 retry_after: Duration::from_secs(soonest.saturating_sub(at).max(1)),
             });
         }
-        table.seen.insert(key);
-        table.ends.push(Reverse((until, key)));
+        table.jtis.insert(key, until);
         table.grants.push_back(at);
         Ok(())
     }
@@ -210,7 +185,7 @@ impl ReplayCache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|table| table.seen.len())
+            .map(|table| table.jtis.len())
             .sum()
     }
 
@@ -224,6 +199,7 @@ impl ReplayCache {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::UNIX_EPOCH;
 
     const NOW: u64 = 1_800_000_000;
 

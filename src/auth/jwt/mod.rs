@@ -4,10 +4,12 @@
 //! - [`jwk`]: parses JSON Web Keys and key sets (pure).
 //! - [`jwks`]: remote key sets: fetched over HTTPS and cached
 //!   (stale-while-revalidate).
-//! - [`trust`]: the issuers trusted, each with its key set.
+//! - [`trust`]: the issuers trusted, each with its key set;
+//!   [`replay`]: `jti`s already used, for single-use tokens.
 
 pub mod jwk;
 pub mod jwks;
+pub mod replay;
 pub mod trust;
 pub mod verify;
 

@@ -8,12 +8,14 @@
 //! file only says whom to trust, and imports neither back.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use crate::auth::jwt::jwks::JwksCache;
+use crate::auth::jwt::replay::IssuerReplay;
 use crate::inbound::Origin;
 
 /// What a token from one issuer must say about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JwtSettings {
     /// The exact `iss` claim.
     pub issuer: String,
@@ -21,6 +23,9 @@ pub struct JwtSettings {
     pub audiences: Vec<String>,
     /// Every one of these must be in the token's `scope` or `scp`.
     pub required_scopes: Vec<String>,
+    /// The longest a token may live: `exp - iat`, and `exp` no further than
+    /// this from now (each with the leeway); `None`: no bound but `exp`.
+    pub max_lifetime: Option<Duration>,
 }
 
 /// Which issuer a token claims to come from.
@@ -84,7 +89,7 @@ fn builtin_settings(base_url: &str) -> JwtSettings {
     JwtSettings {
         issuer: base_url.to_owned(),
         audiences: vec![base_url.to_owned()],
-        required_scopes: Vec::new(),
+        ..JwtSettings::default()
     }
 }
 
@@ -94,4 +99,7 @@ pub struct JwtTrust {
     pub remote: Option<RemoteIssuer>,
     /// The built-in issuer, whose keys are in the auth material.
     pub builtin: Option<BuiltinBase>,
+    /// The `jti`s already used, per `jwt_issuers` entry with `replay_check`
+    /// (kept here, not in the material, so a refresh forgets none).
+    pub used_jtis: IssuerReplay,
 }

@@ -6,8 +6,9 @@
 //! `none`, no HMAC, no key or key URL carried in the token), then the key the
 //! issuer published under the token's `kid` (whose type must fit the
 //! algorithm), the signature, and only then the claims (`exp` required,
-//! `nbf`/`iat` honoured, 60 s leeway, audience, scopes). Pure: the key sets
-//! and the clock come in as arguments.
+//! `nbf`/`iat` honoured, 60 s leeway, the issuer's maximum lifetime if it
+//! has one, audience, scopes).
+//! Pure: the key sets and the clock come in as arguments.
 
 #![deny(
     clippy::indexing_slicing,
@@ -30,6 +31,8 @@ use crate::auth::jwt::trust::{IssuerKind, JwtSettings};
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Clock tolerance for `exp`, `nbf` and `iat`.
 pub const LEEWAY: Duration = Duration::from_secs(60);
+/// The longest `jti` a single-use token (or a client assertion) may carry.
+pub const MAX_JTI_BYTES: usize = 256;
 /// Header members that carry a key or say where to get one: a token must
 /// never choose the key it is checked with.
 const KEY_CARRYING_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
@@ -88,6 +91,18 @@ pub enum JwtError {
     MissingScope,
     #[error("the token is not an access token ({0})")]
     NotAnAccessToken(&'static str),
+    #[error("the token lives {lifetime_secs} s (exp - iat), over the issuer's {max_secs} s")]
+    LivesTooLong { lifetime_secs: u64, max_secs: u64 },
+    #[error("exp is more than the issuer's {max_secs} s token lifetime ahead")]
+    ExpiresTooFarAhead { max_secs: u64 },
+    #[error(
+        "the token has no jti, or one that is not a 1-256 byte string, and the issuer checks replays"
+    )]
+    MissingJti,
+    #[error("the token's jti was used before (the issuer checks replays)")]
+    Replayed,
+    #[error("the issuer's table of used jtis is full of live entries")]
+    ReplayTableFull,
 }
 
 /// One issuer a token may come from, with its keys as fetched for this
@@ -303,12 +318,46 @@ pub fn verify_jwt(
     signature?;
 
     check_times(&claims, now)?;
+    if let Some(max) = issuer.settings.max_lifetime {
+        check_lifetime(&claims, max, now)?;
+    }
     check_access_token(&claims)?;
     check_audience(&claims, &issuer.settings.audiences)?;
     check_scopes(&claims, &issuer.settings.required_scopes)?;
     Ok(VerifiedJwt {
         issuer: issuer.kind,
     })
+}
+
+/// A token may live at most `max`: `exp - iat` (when it has `iat`), and
+/// `exp` no further than `max` from now, each with the leeway. A token that
+/// leaks (a log, a proxy) is then worth minutes, not years.
+pub fn check_lifetime(
+    claims: &Map<String, Value>,
+    max: Duration,
+    now: SystemTime,
+) -> Result<(), JwtError> {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let (max_secs, leeway) = (max.as_secs_f64(), LEEWAY.as_secs_f64());
+    let exp = numeric_date(claims, "exp")?.ok_or(JwtError::MissingExpiry)?;
+    if let Some(iat) = numeric_date(claims, "iat")?
+        && exp - iat > max_secs + leeway
+    {
+        return Err(JwtError::LivesTooLong {
+            // Saturating: a float that does not fit is simply very long.
+            lifetime_secs: (exp - iat) as u64,
+            max_secs: max.as_secs(),
+        });
+    }
+    if exp > now + max_secs + leeway {
+        return Err(JwtError::ExpiresTooFarAhead {
+            max_secs: max.as_secs(),
+        });
+    }
+    Ok(())
 }
 
 /// The header's algorithm, when it is on the allow-list: `none` and every
@@ -593,6 +642,7 @@ mod tests {
             issuer: ISSUER.into(),
             audiences: vec![AUDIENCE.into()],
             required_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..JwtSettings::default()
         }
     }
 
@@ -782,6 +832,44 @@ mod tests {
             Err(JwtError::IssuedInFuture)
         );
         assert!(check(&ed_token(&with(claims(), json!({"iat": NOW + 59})))).is_ok());
+    }
+
+    #[test]
+    fn an_issuer_with_a_maximum_lifetime_refuses_long_lived_tokens() {
+        let limited = JwtSettings {
+            max_lifetime: Some(Duration::from_secs(300)),
+            ..settings(&[])
+        };
+        let t = |changes: Value| ed_token(&with(claims(), changes));
+        // Redox's shape: issued now, five minutes to live.
+        assert!(check_with(&t(json!({"iat": NOW, "exp": NOW + 300})), &limited).is_ok());
+        // The leeway covers clocks a minute apart.
+        assert!(check_with(&t(json!({"iat": NOW - 60, "exp": NOW + 300})), &limited).is_ok());
+        assert!(check_with(&t(json!({"iat": null, "exp": NOW + 360})), &limited).is_ok());
+        // A year ahead: refused, with or without iat.
+        let year = 365 * 24 * 3600;
+        assert_eq!(
+            check_with(&t(json!({"iat": NOW, "exp": NOW + year})), &limited),
+            Err(JwtError::LivesTooLong {
+                lifetime_secs: year,
+                max_secs: 300
+            })
+        );
+        assert_eq!(
+            check_with(&t(json!({"iat": null, "exp": NOW + year})), &limited),
+            Err(JwtError::ExpiresTooFarAhead { max_secs: 300 })
+        );
+        // An old iat cannot stretch it either, nor a recent one hide a long life.
+        assert!(matches!(
+            check_with(&t(json!({"iat": NOW - 3600, "exp": NOW + 60})), &limited),
+            Err(JwtError::LivesTooLong { .. })
+        ));
+        assert_eq!(
+            check_with(&t(json!({"iat": NOW + 30, "exp": NOW + 370})), &limited),
+            Err(JwtError::ExpiresTooFarAhead { max_secs: 300 })
+        );
+        // Without a maximum, only exp counts.
+        assert!(check(&t(json!({"exp": NOW + year}))).is_ok());
     }
 
     #[test]
@@ -1040,6 +1128,7 @@ mod tests {
             issuer: "https://redox.example.com".into(),
             audiences: vec!["https://redox.example.com".into()],
             required_scopes: vec![],
+            ..JwtSettings::default()
         };
         let remote = settings(&[]);
         let empty = KeySet::default();

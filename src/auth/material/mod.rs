@@ -379,7 +379,14 @@ pub(crate) fn client_secret_digest(
 pub struct InlineIssuer {
     pub settings: JwtSettings,
     pub keys: PublicKeys,
+    /// Whether each `jti` is accepted once (`replay_check`).
+    pub replay_check: bool,
 }
+
+/// The longest a `jwt_issuers` token may live unless its entry says
+/// otherwise (`max_token_lifetime_secs`): Redox signs a fresh JWT Bearer
+/// token for every push.
+pub const DEFAULT_INLINE_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Everything one auth material document holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -807,6 +814,51 @@ mod tests {
                 .contains("jwt_issuers[1].issuer: is the same"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn jwt_issuers_limit_token_lifetime_and_may_check_replays() {
+        let jwks = serde_json::json!({"keys": [rsa_jwk("a")]});
+        let parse = |entry: serde_json::Value| {
+            Material::from_secret_text(&serde_json::json!({"jwt_issuers": [entry]}).to_string())
+        };
+        let plain =
+            parse(serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks})).unwrap();
+        let issuer = &plain.auth.jwt_issuers[0];
+        assert_eq!(
+            issuer.settings.max_lifetime,
+            Some(DEFAULT_INLINE_TOKEN_LIFETIME)
+        );
+        assert!(!issuer.replay_check);
+        let strict = parse(
+            serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks,
+            "max_token_lifetime_secs": 120, "replay_check": true}),
+        )
+        .unwrap();
+        let issuer = &strict.auth.jwt_issuers[0];
+        assert_eq!(
+            issuer.settings.max_lifetime,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert!(issuer.replay_check);
+        for (extra, expected) in [
+            (
+                serde_json::json!({"max_token_lifetime_secs": 0}),
+                "max_token_lifetime_secs: a whole number of seconds, 1-86400",
+            ),
+            (
+                serde_json::json!({"max_token_lifetime_secs": "300"}),
+                "max_token_lifetime_secs",
+            ),
+            (serde_json::json!({"replay_check": "yes"}), "replay_check"),
+        ] {
+            let mut entry = serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks});
+            for (name, value) in extra.as_object().unwrap() {
+                entry[name] = value.clone();
+            }
+            let error = parse(entry).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        }
     }
 
     #[test]
