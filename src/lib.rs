@@ -38,7 +38,8 @@
 //!   token.rs sigv4.rs iam.rs   one method each (pure, clock injected)
 //!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks/ remote
 //!                   key sets (HTTPS fetch, stale-while-revalidate cache),
-//!                   trust.rs issuers trusted, replay.rs jtis used
+//!                   trust.rs issuers trusted, caller.rs who may present
+//!                   their tokens, replay.rs jtis used
 //!   material/       what credentials are checked against: types (mod.rs),
 //!                   parse.rs, public_keys.rs (pasted JWK Sets), source.rs,
 //!                   secrets_manager.rs, cache.rs

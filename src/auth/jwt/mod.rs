@@ -5,8 +5,10 @@
 //! - [`jwks`]: remote key sets: fetched over HTTPS and cached
 //!   (stale-while-revalidate).
 //! - [`trust`]: the issuers trusted, each with its key set;
+//!   [`caller`]: who may present an issuer's tokens (the caller pin);
 //!   [`replay`]: `jti`s already used, for single-use tokens.
 
+pub mod caller;
 pub mod jwk;
 pub mod jwks;
 pub mod replay;

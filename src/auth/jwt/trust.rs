@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use crate::auth::jwt::caller::CallerPin;
 use crate::auth::jwt::jwks::JwksCache;
 use crate::auth::jwt::replay::IssuerReplay;
 use crate::inbound::Origin;
@@ -23,6 +24,9 @@ pub struct JwtSettings {
     pub audiences: Vec<String>,
     /// Every one of these must be in the token's `scope` or `scp`.
     pub required_scopes: Vec<String>,
+    /// Who may present the issuer's tokens; `None`: every caller the
+    /// issuer serves (a shared tenant's other clients too).
+    pub callers: Option<CallerPin>,
     /// The longest a token may live: `exp - iat`, and `exp` no further than
     /// this from now (each with the leeway); `None`: no bound but `exp`.
     pub max_lifetime: Option<Duration>,

@@ -7,7 +7,7 @@
 //! issuer published under the token's `kid` (whose type must fit the
 //! algorithm), the signature, and only then the claims (`exp` required,
 //! `nbf`/`iat` honoured, 60 s leeway, the issuer's maximum lifetime if it
-//! has one, audience, scopes).
+//! has one, audience, scopes, and the issuer's caller pin if it has one).
 //! Pure: the key sets and the clock come in as arguments.
 
 #![deny(
@@ -24,6 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use crate::auth::jwt::caller::CallerRefusal;
 use crate::auth::jwt::jwk::{KeySet, VerificationKey, parse_algorithm, placeholder_key};
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings};
 
@@ -95,6 +96,14 @@ pub enum JwtError {
     LivesTooLong { lifetime_secs: u64, max_secs: u64 },
     #[error("exp is more than the issuer's {max_secs} s token lifetime ahead")]
     ExpiresTooFarAhead { max_secs: u64 },
+    #[error("the token carries no claim naming its caller ({0})")]
+    NoCallerClaim(String),
+    #[error("the caller claim {0} is not a string")]
+    CallerNotAString(String),
+    #[error("the caller {claim}={caller} is not one of the issuer's allowed callers")]
+    CallerNotAllowed { claim: String, caller: String },
+    #[error("email names the caller but email_verified is not true")]
+    CallerEmailNotVerified,
     #[error(
         "the token has no jti, or one that is not a 1-256 byte string, and the issuer checks replays"
     )]
@@ -324,6 +333,9 @@ pub fn verify_jwt(
     check_access_token(&claims)?;
     check_audience(&claims, &issuer.settings.audiences)?;
     check_scopes(&claims, &issuer.settings.required_scopes)?;
+    if let Some(pin) = &issuer.settings.callers {
+        pin.admits(&claims).map_err(caller_error)?;
+    }
     Ok(VerifiedJwt {
         issuer: issuer.kind,
     })
@@ -358,6 +370,19 @@ pub fn check_lifetime(
         });
     }
     Ok(())
+}
+
+/// A caller refusal, its values shortened for the log.
+fn caller_error(refusal: CallerRefusal) -> JwtError {
+    match refusal {
+        CallerRefusal::NoCallerClaim(claim) => JwtError::NoCallerClaim(loggable(&claim)),
+        CallerRefusal::NotAString(claim) => JwtError::CallerNotAString(loggable(&claim)),
+        CallerRefusal::NotAllowed { claim, caller } => JwtError::CallerNotAllowed {
+            claim: loggable(&claim),
+            caller: loggable(&caller),
+        },
+        CallerRefusal::EmailNotVerified => JwtError::CallerEmailNotVerified,
+    }
 }
 
 /// The header's algorithm, when it is on the allow-list: `none` and every
@@ -870,6 +895,34 @@ mod tests {
         );
         // Without a maximum, only exp counts.
         assert!(check(&t(json!({"exp": NOW + year}))).is_ok());
+    }
+
+    #[test]
+    fn a_pinned_issuer_accepts_only_its_callers() {
+        use crate::auth::jwt::caller::{CallerClaim, CallerPin};
+        let pinned = JwtSettings {
+            callers: Some(CallerPin::new(CallerClaim::Auto, &["redox-client".into()])),
+            ..settings(&[])
+        };
+        let t = |changes: Value| ed_token(&with(claims(), changes));
+        assert!(check_with(&t(json!({"azp": "redox-client"})), &pinned).is_ok());
+        assert_eq!(
+            check_with(&t(json!({"azp": "other-client"})), &pinned),
+            Err(JwtError::CallerNotAllowed {
+                claim: "azp".into(),
+                caller: "other-client".into()
+            })
+        );
+        assert!(matches!(
+            check_with(&t(json!({"sub": "redox-client"})), &pinned),
+            Err(JwtError::NoCallerClaim(_))
+        ));
+        // The caller's value reaches the log short and printable.
+        let long = format!("evil\n{}", "x".repeat(200));
+        let error = check_with(&t(json!({"azp": long})), &pinned)
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains('\n') && error.len() < 200, "{error}");
     }
 
     #[test]

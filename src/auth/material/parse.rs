@@ -15,6 +15,7 @@ use super::{
     ClientAuthentication, DEFAULT_INLINE_TOKEN_LIFETIME, InlineIssuer, Material, MaterialError,
     PublicKeys, SigV4Key, client_secret_digest, valid_scope_token,
 };
+use crate::auth::jwt::caller::{CallerClaim, CallerPin, valid_caller};
 use crate::auth::jwt::trust::JwtSettings;
 
 impl Material {
@@ -152,7 +153,8 @@ fn client_authentication(
 
 /// One `jwt_issuers` entry: `issuer`, `audiences`, optional
 /// `required_scopes`, the issuer's public keys as `jwks`, and optionally
-/// `max_token_lifetime_secs` and `replay_check`.
+/// `max_token_lifetime_secs`, `replay_check`, `allowed_callers` and
+/// `caller_claim`.
 fn jwt_issuer(entry: &Value, at: &str) -> Result<InlineIssuer, MaterialError> {
     let fields = object(entry, at)?;
     only_fields(
@@ -165,6 +167,8 @@ fn jwt_issuer(entry: &Value, at: &str) -> Result<InlineIssuer, MaterialError> {
             "jwks",
             "max_token_lifetime_secs",
             "replay_check",
+            "allowed_callers",
+            "caller_claim",
         ],
     )?;
     let issuer = required_string(fields, at, "issuer")?;
@@ -228,11 +232,39 @@ fn jwt_issuer(entry: &Value, at: &str) -> Result<InlineIssuer, MaterialError> {
             issuer: issuer.to_owned(),
             audiences,
             required_scopes,
+            callers: caller_pin(fields, at)?,
             max_lifetime: Some(max_lifetime),
         },
         keys: PublicKeys::from_value(jwks, &format!("{at}.jwks"))?,
         replay_check,
     })
+}
+
+/// An entry's `allowed_callers` and `caller_claim` (the latter only with
+/// the former).
+fn caller_pin(fields: &Map<String, Value>, at: &str) -> Result<Option<CallerPin>, MaterialError> {
+    let callers = string_list(fields, at, "allowed_callers")?;
+    let claim = match fields.get("caller_claim") {
+        None => CallerClaim::Auto,
+        Some(value) => CallerClaim::parse(string(value, &format!("{at}.caller_claim"))?)
+            .map_err(|why| MaterialError::Invalid(format!("{at}.caller_claim: {why}")))?,
+    };
+    let Some(callers) = callers else {
+        if fields.contains_key("caller_claim") {
+            return Err(MaterialError::Invalid(format!(
+                "{at}.caller_claim: applies to allowed_callers, which is missing"
+            )));
+        }
+        return Ok(None);
+    };
+    // Values are not quoted: a caller id pasted in the wrong field may be a secret.
+    if callers.is_empty() || callers.len() > 100 || !callers.iter().all(|c| valid_caller(c)) {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.allowed_callers: list 1-100 caller ids, each 1-1024 characters without \
+             control characters or surrounding whitespace"
+        )));
+    }
+    Ok(Some(CallerPin::new(claim, &callers)))
 }
 
 /// The optional list of strings `name`.
