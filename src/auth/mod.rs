@@ -21,6 +21,4 @@ pub mod sigv4;
 pub mod token;
 
 pub use authenticator::{AuthFailure, Authenticator};
-pub use credential::{Credential, authorization_credential};
-pub use error::AuthError;
 pub use policy::*;

@@ -19,8 +19,8 @@ use std::time::{Duration, SystemTime};
 
 use subtle::ConstantTimeEq;
 
-use crate::auth::credential::{Credential, authorization_credential};
-use crate::auth::error::AuthError;
+pub use crate::auth::credential::{Credential, authorization_credential};
+pub use crate::auth::error::AuthError;
 use crate::auth::material::{AuthMaterial, TokenDigest};
 use crate::auth::{iam, jwt, sigv4, token};
 use crate::inbound::InboundRequest;
