@@ -1,8 +1,9 @@
 //! What bearer-JWT verification costs per request (RS256 with a 2048-bit
 //! key, ES256, EdDSA), what the built-in token endpoint's signing costs,
 //! and what checking a SMART client assertion costs (RS384, ES384), also
-//! when it names an unknown client or carries a bad signature (the two
-//! should cost alike: the signature is checked with a placeholder key).
+//! when it names an unknown client or `kid`, names a key of another type
+//! than its `alg`, or carries a bad signature (all should cost alike: the
+//! signature is checked with a placeholder key when no key fits).
 //! Tokens are signed here with aws-lc-rs directly, not with the code under
 //! test.
 //!
@@ -24,7 +25,6 @@ use redox_destination::auth::jwt::jwk::KeySet;
 use redox_destination::auth::jwt::trust::{IssuerKind, JwtSettings};
 use redox_destination::auth::jwt::{TrustedIssuer, verify_jwt};
 use redox_destination::auth::material::{ClientAuthentication, IssuerMaterial, PublicKeys};
-use redox_destination::oauth::BuiltinIssuer;
 use redox_destination::oauth::assertion::verify_assertion;
 use redox_destination::oauth::sign_token;
 use serde_json::{Value, json};
@@ -76,6 +76,7 @@ fn bench_jwt(c: &mut Criterion) {
         issuer: ISSUER.into(),
         audiences: vec![AUDIENCE.into()],
         required_scopes: vec!["redox.push".into()],
+        ..JwtSettings::default()
     };
     let issuers = [TrustedIssuer {
         kind: IssuerKind::Remote,
@@ -123,15 +124,11 @@ fn bench_jwt(c: &mut Criterion) {
     material
         .add_signing_key("own-1", &pem)
         .expect("signing key");
-    let builtin = BuiltinIssuer::new(
-        "https://abc.lambda-url.us-east-1.on.aws",
-        Duration::from_secs(300),
-    );
     let issued_at = SystemTime::now();
     c.bench_function("builtin_issuer/sign_token_EdDSA", |b| {
         b.iter(|| {
             sign_token(
-                &builtin,
+                Duration::from_secs(300),
                 "https://abc.lambda-url.us-east-1.on.aws",
                 &material,
                 black_box("redox"),
@@ -199,6 +196,28 @@ fn bench_assertions(c: &mut Criterion) {
         (
             "RS384_bad_signature",
             assertion("smart", "RS384", "rsa-1", |m| rs384(&other, m)),
+            false,
+        ),
+        // Issue 26, finding 5: ES384 with a junk signature must cost alike
+        // whatever the client, kid and key type (one P-384 check each).
+        (
+            "ES384_junk_known_client_ec_kid",
+            assertion("smart", "ES384", "ec-1", |_| vec![7; 96]),
+            false,
+        ),
+        (
+            "ES384_junk_known_client_rsa_kid",
+            assertion("smart", "ES384", "rsa-1", |_| vec![7; 96]),
+            false,
+        ),
+        (
+            "ES384_junk_known_client_unknown_kid",
+            assertion("smart", "ES384", "nope-1", |_| vec![7; 96]),
+            false,
+        ),
+        (
+            "ES384_junk_unknown_client",
+            assertion("nobody", "ES384", "ec-1", |_| vec![7; 96]),
             false,
         ),
     ];

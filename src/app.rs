@@ -15,10 +15,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use base64::Engine as _;
 
-use crate::auth::jwt::jwks::HttpsJwks;
-use crate::auth::jwt::trust::{
-    BuiltinBase, ClientKeySets, JwksCache, JwtSettings, JwtTrust, RemoteIssuer,
-};
+use crate::auth::jwt::caller::CallerPin;
+use crate::auth::jwt::jwks::{ClientKeySets, HttpsJwks, JwksCache};
+use crate::auth::jwt::trust::{BuiltinBase, JwtSettings, JwtTrust, RemoteIssuer};
 use crate::auth::material::secrets_manager::SecretsManagerMaterial;
 use crate::auth::material::{
     AuthMaterial, AuthMaterialSource, FileMaterial, MaterialCache, MaterialError, StaticMaterial,
@@ -202,6 +201,7 @@ pub async fn build_with_sdk(
     let trust = JwtTrust {
         remote: remote_issuer(config)?,
         builtin: issuer.as_ref().map(|issuer| issuer.base.clone()),
+        ..JwtTrust::default()
     };
 
     // Fetch during init: bad material stops start-up; an unreachable source
@@ -405,11 +405,23 @@ fn remote_issuer(config: &Config) -> Result<Option<RemoteIssuer>, StartupError> 
     };
     let source = HttpsJwks::new(&remote.jwks_url, config.aws_timeout)
         .map_err(|why| setting("REDOX_JWT_JWKS_URL", why))?;
+    let callers = (!remote.allowed_callers.is_empty())
+        .then(|| CallerPin::new(remote.caller_claim.clone(), &remote.allowed_callers));
+    if callers.is_none() && remote.required_scopes.is_empty() {
+        tracing::warn!(
+            issuer = %remote.issuer,
+            "the remote JWT issuer has no caller pin (REDOX_JWT_ALLOWED_CALLERS) and no \
+             required scope (REDOX_JWT_REQUIRED_SCOPE): every client it serves that can get a \
+             token for REDOX_JWT_AUDIENCE is accepted"
+        );
+    }
     Ok(Some(RemoteIssuer {
         settings: JwtSettings {
             issuer: remote.issuer.clone(),
             audiences: remote.audiences.clone(),
             required_scopes: remote.required_scopes.clone(),
+            callers,
+            max_lifetime: None,
         },
         jwks: JwksCache::new(Box::new(source), remote.jwks_ttl)
             .with_refetch_interval(remote.jwks_refetch),

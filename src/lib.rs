@@ -35,17 +35,22 @@
 //!                 event_types.rs Redox's Data Model events, and which are
 //!                 synchronous requests (from Redox's schemas)
 //! auth/           is it Redox?
-//!   policy.rs       enabled methods and how their verdicts combine (pure)
+//!   policy.rs       enabled methods and how their verdicts combine (pure);
+//!                   error.rs every refusal; credential.rs what the
+//!                   authorization header carries
 //!   token.rs sigv4.rs iam.rs   one method each (pure, clock injected)
-//!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks.rs HTTPS
-//!                   fetch, trust.rs issuers trusted and their key sets
+//!   jwt/            verify.rs (pure), jwk.rs keys (pure), jwks/ remote
+//!                   key sets (HTTPS fetch, stale-while-revalidate cache),
+//!                   trust.rs issuers trusted, caller.rs who may present
+//!                   their tokens, replay.rs jtis used
 //!   material/       what credentials are checked against: types (mod.rs),
 //!                   parse.rs, public_keys.rs (pasted JWK Sets), source.rs,
 //!                   secrets_manager.rs, cache.rs
 //!   authenticator.rs  one request against the current material and key
 //!                   sets, refreshing each once when it may be stale
 //! oauth/          the built-in OAuth 2.0 issuer (pure): issuer.rs (its
-//!                 endpoints and errors), request.rs (the token request,
+//!                 endpoints and the grant), error.rs (its refusals, below
+//!                 every other file here), request.rs (the token request,
 //!                 form or JSON, parsed once), client_auth.rs (secrets),
 //!                 assertion.rs (SMART client assertions), replay.rs (jtis
 //!                 used), scope.rs, mint.rs (tokens, JWKS), throttle.rs

@@ -1772,7 +1772,8 @@ fn fuzz_oauth_token_endpoint() {
                     prop_assert!(verify_jwt(&issued.access_token, &issuers, now()).is_ok());
                 }
                 Err(error) => {
-                    prop_assert!([400, 401, 405, 503].contains(&error.status()));
+                    // 429: the client's assertion grants of the minute are spent.
+                    prop_assert!([400, 401, 405, 429, 503].contains(&error.status()));
                     let reason = error.to_string();
                     prop_assert!(!reason.contains(CLIENT_SECRET));
                     prop_assert!(!error.description().contains(CLIENT_SECRET));
@@ -2663,6 +2664,7 @@ fn destination(sink: Arc<RecordingSink>) -> Destination {
             trust: JwtTrust {
                 remote: None,
                 builtin: Some(builtin.base.clone()),
+                ..JwtTrust::default()
             },
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
@@ -3760,4 +3762,170 @@ fn fuzz_two_phase_decision_refuses_from_the_head_only_what_the_whole_request_ref
             Ok(())
         });
     });
+}
+
+// ---- target: caller pins, token lifetimes and their jwt_issuers fields --------
+
+/// Claim names the caller pin and the lifetime check read, and others.
+fn pin_claim_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "azp", "appid", "client_id", "cid", "sub", "email", "email_verified", "exp", "iat",
+        ])
+        .prop_map(str::to_owned),
+        1 => text(),
+    ]
+}
+
+/// A value for those claims: often a pinned caller, or a time near now.
+fn pin_claim_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["redox", "other", "", "true", "false"]).prop_map(Value::from),
+        2 => (-400i64..400).prop_map(|d| json!(now_secs() as i64 + d)),
+        1 => any::<bool>().prop_map(Value::Bool),
+        2 => json_leaf(),
+    ]
+}
+
+/// The issue 27 model: the one claim that names the caller decides.
+fn caller_admitted(
+    claim: &Option<String>,
+    claims: &Map<String, Value>,
+    allowed: &[String],
+) -> bool {
+    let auto = ["azp", "appid", "client_id", "cid"];
+    let name = match claim {
+        None => match auto.iter().find(|name| claims.contains_key(**name)) {
+            Some(name) => *name,
+            None => return false,
+        },
+        Some(name) => name.as_str(),
+    };
+    let Some(Value::String(caller)) = claims.get(name) else {
+        return false;
+    };
+    if name == "email"
+        && !matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+        && claims.get("email_verified") != Some(&json!("true"))
+    {
+        return false;
+    }
+    allowed.iter().any(|a| a == caller)
+}
+
+#[test]
+fn fuzz_caller_pin_and_token_lifetime() {
+    use redox_destination::auth::jwt::caller::{CallerClaim, CallerPin};
+    use redox_destination::auth::jwt::check_lifetime;
+    let strategy = (
+        btree_map(pin_claim_name(), pin_claim_value(), 0..8),
+        prop_oneof![
+            2 => Just(None),
+            3 => prop::sample::select(vec!["sub", "email", "cid", "client_id"]).prop_map(|c| Some(c.to_owned())),
+            1 => text().prop_map(Some),
+        ],
+        vec(
+            prop::sample::select(vec!["redox", "other", "x"]).prop_map(str::to_owned),
+            1..3,
+        ),
+        1u64..1000,
+    );
+    fuzz(
+        "caller_pin_lifetime",
+        strategy,
+        |(claims, claim, allowed, max)| {
+            let claims: Map<String, Value> = claims.into_iter().collect();
+            let parsed = match &claim {
+                None => Some(CallerClaim::Auto),
+                Some(name) => CallerClaim::parse(name).ok(),
+            };
+            if let Some(parsed) = parsed {
+                let pin = CallerPin::new(parsed.clone(), &allowed);
+                let named = match parsed {
+                    CallerClaim::Auto => None,
+                    CallerClaim::Named(name) => Some(name),
+                };
+                prop_assert_eq!(
+                    pin.admits(&claims).is_ok(),
+                    caller_admitted(&named, &claims, &allowed),
+                    "{:?} {:?} {:?}",
+                    named,
+                    claims,
+                    allowed
+                );
+            }
+            // The lifetime: refused iff exp is missing or not a number, or
+            // either bound (with the 60 s leeway) is passed; never a panic.
+            let now = SystemTime::now();
+            let now_f = now.duration_since(UNIX_EPOCH).expect("clock").as_secs_f64();
+            let result = check_lifetime(&claims, Duration::from_secs(max), now);
+            let number = |name: &str| claims.get(name).map(Value::as_f64);
+            let expected = match (number("exp"), number("iat")) {
+                (None, _) | (Some(None), _) | (_, Some(None)) => false,
+                (Some(Some(exp)), iat) => {
+                    let long = iat
+                        .flatten()
+                        .is_some_and(|iat| exp - iat > max as f64 + 60.0);
+                    !long && exp <= now_f + max as f64 + 60.0
+                }
+            };
+            prop_assert_eq!(result.is_ok(), expected, "{:?} max {}", claims, max);
+            Ok(())
+        },
+    );
+}
+
+/// The new fields of a `jwt_issuers` entry, set to anything or to a canary:
+/// parsed or refused, never a panic, and a refusal never quotes the value.
+#[test]
+fn fuzz_jwt_issuer_entry_fields() {
+    let fields = [
+        "max_token_lifetime_secs",
+        "replay_check",
+        "allowed_callers",
+        "caller_claim",
+    ];
+    let strategy = (
+        0..fields.len(),
+        prop_oneof![
+            3 => json_value(),
+            1 => (0usize..9, "[a-z0-9]{0,6}").prop_map(|(shape, noise)| canary_shape(shape, &noise)),
+        ],
+        any::<bool>(),
+    );
+    fuzz(
+        "jwt_issuer_entry",
+        strategy,
+        |(field, value, with_callers)| {
+            let mut entry = json!({
+                "issuer": "redox", "audiences": ["https://d.example.com"],
+                "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": KID,
+                         "x": URL_SAFE_NO_PAD.encode(keys().ed25519.public_key().as_ref())}]},
+            });
+            if with_callers {
+                entry["allowed_callers"] = json!(["redox"]);
+            }
+            entry[fields[field]] = value;
+            let document = json!({"jwt_issuers": [entry]}).to_string();
+            match Material::from_secret_text(&document) {
+                Ok(material) => {
+                    prop_assert_eq!(material.auth.jwt_issuers.len(), 1);
+                    // A claim name is kept as written; callers only as digests.
+                    if fields[field] != "caller_claim" {
+                        let debug = format!("{material:?}");
+                        prop_assert!(!debug.contains(CANARY), "Debug shows the canary");
+                    }
+                }
+                Err(error) => {
+                    let reason = error.to_string();
+                    prop_assert!(
+                        !reason.contains(CANARY),
+                        "the error quotes the value: {}",
+                        reason
+                    );
+                }
+            }
+            Ok(())
+        },
+    );
 }

@@ -123,6 +123,7 @@ fn harness_with_refetch_delay(limits: FailureLimits, refetch_delay: Duration) ->
                 trust: JwtTrust {
                     remote: None,
                     builtin: Some(builtin.base.clone()),
+                    ..JwtTrust::default()
                 },
                 policy: AuthPolicy {
                     enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],

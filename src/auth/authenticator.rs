@@ -5,15 +5,19 @@
 //! fresher material could fix (a rotated token or key) is re-run once after
 //! a rate-limited re-fetch, and likewise after a bearer JWT names a `kid`
 //! the cached key set does not know, so the first use of a new credential
-//! is not refused. The decision table asks once and gets a verdict.
+//! is not refused. A remote key set is served from its cache, stale or not,
+//! without waiting for the key host; only an empty cache or an unknown
+//! `kid` waits. The decision table asks once and gets a verdict.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::auth::jwt::JwtError;
 use crate::auth::jwt::jwk::KeySet;
+use crate::auth::jwt::jwks::Refresh;
+use crate::auth::jwt::replay::JtiRefusal;
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
-use crate::auth::material::{Material, MaterialCache, MaterialError};
+use crate::auth::jwt::{JwtError, JwtParts, LEEWAY, MAX_JTI_BYTES, numeric_date};
+use crate::auth::material::{InlineIssuer, Material, MaterialCache, MaterialError};
 use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, HeadVerdict, TrustedIssuer};
 use crate::inbound::InboundRequest;
 use crate::telemetry::metrics::Dependency;
@@ -50,10 +54,45 @@ impl Authenticator {
         now: SystemTime,
         waiting_on: &mut Option<Dependency>,
     ) -> Result<AuthMethod, AuthFailure> {
-        self.check(request, waiting_on, |material, issuers| {
-            auth::authenticate_with_issuers(request, &material.auth, &self.policy, issuers, now)
-        })
-        .await
+        let method = self
+            .check(request, waiting_on, |material, issuers| {
+                auth::authenticate_with_issuers(request, &material.auth, &self.policy, issuers, now)
+            })
+            .await?;
+        if method == AuthMethod::Jwt {
+            self.spend_single_use_jti(request, now).await?;
+        }
+        Ok(method)
+    }
+
+    /// After the push's bearer JWT verified: when its issuer is a
+    /// `jwt_issuers` entry with `replay_check`, records its `jti` as used,
+    /// refusing a token without one or one used before. Only here, once
+    /// per push, never while a request is only screened ([`Self::check`]
+    /// alone records nothing), so a token checked twice for one push is
+    /// spent once.
+    pub async fn spend_single_use_jti(
+        &self,
+        request: &InboundRequest,
+        now: SystemTime,
+    ) -> Result<(), AuthFailure> {
+        let Ok(auth::Credential::Bearer(token)) = auth::authorization_credential(request) else {
+            return Ok(());
+        };
+        let material = self.material.current().await?;
+        let Some(spent) = single_use_jti(token, &material.auth.jwt_issuers) else {
+            return Ok(());
+        };
+        let (issuer, jti, until) = spent.map_err(|e| AuthFailure::Refused(e.into()))?;
+        self.trust
+            .used_jtis
+            .record(issuer, &jti, until, now)
+            .map_err(|refusal| {
+                AuthFailure::Refused(AuthError::Jwt(match refusal {
+                    JtiRefusal::Replayed => JwtError::Replayed,
+                    JtiRefusal::Full => JwtError::ReplayTableFull,
+                }))
+            })
     }
 
     /// Authenticates a verification handshake carrying `token`.
@@ -106,8 +145,15 @@ impl Authenticator {
         // Issuers matter only for a bearer JWT: other requests skip the key
         // set, the built-in issuer's settings and the list alike.
         let bearer = self.may_carry_jwt(request);
+        // Cached keys come back at once, fresh or stale; only an empty
+        // cache waits (for the shared fetch, within the request's deadline).
         let mut remote_keys = match (&self.trust.remote, bearer) {
-            (Some(remote), true) => remote.jwks.current().await,
+            (Some(remote), true) => {
+                *waiting_on = Some(Dependency::Jwks);
+                let keys = remote.jwks.current().await;
+                *waiting_on = None;
+                keys
+            }
             _ => None,
         };
         let builtin = (self.trust.builtin.as_ref())
@@ -132,10 +178,21 @@ impl Authenticator {
         if let Err(error) = &result
             && error.may_be_stale_jwks()
             && let Some(remote) = &self.trust.remote
-            && let Some(fresh) = remote.jwks.refresh_after_unknown_kid().await
         {
-            remote_keys = Some(fresh);
-            result = run(&material, remote_keys.as_deref());
+            // A kid the cache has never seen: the one case that waits for
+            // the key host (rate-limited, within the request's deadline).
+            *waiting_on = Some(Dependency::Jwks);
+            let refresh = remote.jwks.refresh_after_unknown_kid().await;
+            *waiting_on = None;
+            match refresh {
+                Refresh::Fetched(fresh) => {
+                    remote_keys = Some(fresh);
+                    result = run(&material, remote_keys.as_deref());
+                }
+                Refresh::Unchanged => {}
+                // The key may exist but cannot be checked: Redox retries a 503.
+                Refresh::Unavailable => return Err(AuthFailure::JwksUnavailable),
+            }
         }
         result.map_err(|error| match error {
             // Our own outage, not the caller's fault: Redox retries a 503.
@@ -193,4 +250,32 @@ impl Authenticator {
         );
         issuers
     }
+}
+
+/// The `jti` a verified bearer token spends, when the `jwt_issuers` entry
+/// its `iss` names checks replays: that issuer, the `jti`, and when the
+/// token stops being acceptable (`exp` plus the leeway). `Some(Err)` for
+/// such a token without a usable `jti`.
+fn single_use_jti<'m>(
+    token: &str,
+    issuers: &'m [InlineIssuer],
+) -> Option<Result<(&'m str, String, u64), JwtError>> {
+    let claims = JwtParts::split(token).ok()?.claims_object().ok()?;
+    let iss = claims.get("iss").and_then(serde_json::Value::as_str)?;
+    let issuer = issuers
+        .iter()
+        .find(|i| i.replay_check && i.settings.issuer == iss)?;
+    let jti = match claims.get("jti") {
+        Some(serde_json::Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_BYTES => {
+            jti.clone()
+        }
+        _ => return Some(Err(JwtError::MissingJti)),
+    };
+    let exp = match numeric_date(&claims, "exp") {
+        Ok(Some(exp)) => exp,
+        _ => return Some(Err(JwtError::MissingExpiry)),
+    };
+    // `exp` was checked finite and bounded by the issuer's lifetime.
+    let until = (exp + LEEWAY.as_secs_f64()).ceil().max(0.0) as u64;
+    Some(Ok((issuer.settings.issuer.as_str(), jti, until)))
 }

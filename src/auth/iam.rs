@@ -11,7 +11,6 @@
     clippy::string_slice
 )]
 
-use super::AuthError;
 use crate::inbound::InboundRequest;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -24,7 +23,7 @@ pub enum IamError {
 pub fn check_iam(
     request: &InboundRequest,
     allowed_principals: &[String],
-) -> Option<Result<(), AuthError>> {
+) -> Option<Result<(), IamError>> {
     let principal = request.origin.verified_iam_principal.as_deref()?;
     if allowed_principals
         .iter()
@@ -32,6 +31,6 @@ pub fn check_iam(
     {
         Some(Ok(()))
     } else {
-        Some(Err(IamError::PrincipalNotAllowed.into()))
+        Some(Err(IamError::PrincipalNotAllowed))
     }
 }

@@ -1,6 +1,8 @@
 //! Authentication: decides whether a request comes from Redox.
 //!
-//! - [`policy`]: the enabled methods and how their verdicts combine (pure).
+//! - [`policy`]: the enabled methods and how their verdicts combine (pure);
+//!   [`error`]: every refusal ([`AuthError`]); [`credential`]: what the
+//!   `authorization` header carries.
 //! - [`token`], [`sigv4`], [`iam`], [`jwt`]: one method each (pure, clock
 //!   injected); [`jwt`] also holds the issuers it trusts and their key sets.
 //! - [`authenticator`]: checks one request with the current material and
@@ -9,6 +11,8 @@
 //!   keys, OAuth clients, signing keys), where it comes from and its cache.
 
 pub mod authenticator;
+pub mod credential;
+pub mod error;
 pub mod iam;
 pub mod jwt;
 pub mod material;

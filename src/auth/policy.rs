@@ -19,10 +19,10 @@ use std::time::{Duration, SystemTime};
 
 use subtle::ConstantTimeEq;
 
-use crate::auth::{iam, jwt, sigv4, token};
-
-use crate::auth::jwt::trust::IssuerKind;
+pub use crate::auth::credential::{Credential, authorization_credential};
+pub use crate::auth::error::AuthError;
 use crate::auth::material::{AuthMaterial, TokenDigest};
+use crate::auth::{iam, jwt, sigv4, token};
 use crate::inbound::InboundRequest;
 
 pub use crate::auth::jwt::TrustedIssuer;
@@ -64,78 +64,6 @@ impl fmt::Display for AuthMethod {
     }
 }
 
-/// Every reason a credential is refused. The variant is logged; the client
-/// only ever sees one generic message.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum AuthError {
-    #[error("no credential for an enabled auth method was presented")]
-    NoCredential,
-    #[error("the verification token matches no configured token")]
-    TokenMismatch,
-    #[error("the verification-token header and the Bearer value differ")]
-    TokensDiffer,
-    #[error("the credential header {0} was sent more than once")]
-    RepeatedCredentialHeader(&'static str),
-    #[error("the authorization header uses a scheme no enabled method accepts")]
-    UnsupportedAuthorizationScheme,
-    #[error("the handshake carries no verification token")]
-    HandshakeWithoutToken,
-    #[error("sigv4: {0}")]
-    Sigv4(#[from] sigv4::Sigv4Error),
-    #[error("iam: {0}")]
-    Iam(#[from] iam::IamError),
-    #[error("jwt: {0}")]
-    Jwt(#[from] jwt::JwtError),
-}
-
-impl AuthError {
-    /// Whether fresher material could turn this refusal into an acceptance
-    /// (a token or key rotated since the cache was filled). Every refusal
-    /// that came from comparing with the material is, alike: the re-fetch
-    /// it costs must not tell a caller which tokens or key ids exist.
-    pub fn may_be_stale_material(&self) -> bool {
-        match self {
-            AuthError::TokenMismatch => true,
-            // With `jwt` on, a Bearer that is a configured token is checked
-            // against the header (and may differ), while any other Bearer
-            // goes to `jwt` (`NotAJwt`, stale-possible): both alike.
-            AuthError::TokensDiffer => true,
-            AuthError::Sigv4(error) => error.depends_on_keys(),
-            // A freshly rotated verification token sent only as Bearer.
-            AuthError::Jwt(jwt::JwtError::NotAJwt) => true,
-            // The built-in issuer's kids are public (its JWKS document), so
-            // a known kid failing otherwise reveals nothing; an inline
-            // issuer's keys (and the issuer itself) come from the material
-            // too, so a key or issuer added to the secret is found.
-            AuthError::Jwt(
-                jwt::JwtError::UnknownKeyId {
-                    issuer: IssuerKind::BuiltIn | IssuerKind::Inline,
-                    ..
-                }
-                | jwt::JwtError::UntrustedIssuer,
-            ) => true,
-            AuthError::Jwt(_)
-            | AuthError::NoCredential
-            | AuthError::RepeatedCredentialHeader(_)
-            | AuthError::UnsupportedAuthorizationScheme
-            | AuthError::HandshakeWithoutToken
-            | AuthError::Iam(_) => false,
-        }
-    }
-
-    /// Whether a fresher JWKS from the remote issuer could turn this refusal
-    /// into an acceptance (the provider rotated its signing key).
-    pub fn may_be_stale_jwks(&self) -> bool {
-        matches!(
-            self,
-            AuthError::Jwt(jwt::JwtError::UnknownKeyId {
-                issuer: IssuerKind::Remote,
-                ..
-            })
-        )
-    }
-}
-
 /// The policy every request is checked against.
 #[derive(Debug, Clone)]
 pub struct AuthPolicy {
@@ -147,33 +75,6 @@ pub struct AuthPolicy {
 impl AuthPolicy {
     pub fn is_enabled(&self, method: AuthMethod) -> bool {
         self.enabled.contains(&method)
-    }
-}
-
-/// What the `authorization` header carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential<'a> {
-    None,
-    Bearer(&'a str),
-    Sigv4(&'a str),
-    Other,
-}
-
-/// Classifies the `authorization` header (scheme names are case-insensitive).
-pub fn authorization_credential(request: &InboundRequest) -> Result<Credential<'_>, AuthError> {
-    let Some(value) = request
-        .single_header("authorization")
-        .map_err(|_| AuthError::RepeatedCredentialHeader("authorization"))?
-    else {
-        return Ok(Credential::None);
-    };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Ok(Credential::Bearer(rest))
-    } else if scheme == sigv4::ALGORITHM {
-        Ok(Credential::Sigv4(value))
-    } else {
-        Ok(Credential::Other)
     }
 }
 
@@ -284,7 +185,8 @@ impl Signed<'_> {
         if policy.is_enabled(AuthMethod::Iam) {
             self.record(
                 AuthMethod::Iam,
-                iam::check_iam(request, &policy.allowed_principals),
+                iam::check_iam(request, &policy.allowed_principals)
+                    .map(|outcome| outcome.map_err(AuthError::from)),
             )?;
         }
         if let Credential::Other = self.credential
@@ -498,6 +400,7 @@ mod tests {
     use crate::auth::jwt::JwtError;
     use crate::auth::jwt::jwk::KeySet;
     use crate::auth::jwt::test_tokens::{Signer, token};
+    use crate::auth::jwt::trust::IssuerKind;
     use crate::auth::jwt::trust::JwtSettings;
     use crate::inbound::{FrontDoor, Origin};
 
@@ -552,6 +455,7 @@ mod tests {
                 issuer: ISSUER.into(),
                 audiences: vec!["redox".into()],
                 required_scopes: vec![],
+                ..JwtSettings::default()
             },
         }
     }

@@ -14,7 +14,8 @@
 
 use subtle::{Choice, ConstantTimeEq};
 
-use super::{AuthError, Credential};
+use crate::auth::credential::Credential;
+use crate::auth::error::AuthError;
 use crate::auth::material::{AuthMaterial, TokenDigest};
 use crate::inbound::InboundRequest;
 

@@ -703,6 +703,41 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_issuer_may_pin_its_callers() {
+        use crate::auth::jwt::caller::CallerClaim;
+        let remote = [
+            ("REDOX_JWT_JWKS_URL", "https://idp.example.com/jwks.json"),
+            ("REDOX_JWT_ISSUER", "https://idp.example.com/"),
+            ("REDOX_JWT_AUDIENCE", "api://redox"),
+        ];
+        let config = Config::from_vars(&vars(&remote)).unwrap();
+        let unpinned = config.jwt_remote.unwrap();
+        assert!(unpinned.allowed_callers.is_empty());
+        assert_eq!(unpinned.caller_claim, CallerClaim::Auto);
+        let mut pinned = remote.to_vec();
+        pinned.push(("REDOX_JWT_ALLOWED_CALLERS", "0oa1redox, 0oa2redox"));
+        pinned.push(("REDOX_JWT_CALLER_CLAIM", "cid"));
+        let remote_config = Config::from_vars(&vars(&pinned))
+            .unwrap()
+            .jwt_remote
+            .unwrap();
+        assert_eq!(remote_config.allowed_callers, ["0oa1redox", "0oa2redox"]);
+        assert_eq!(remote_config.caller_claim, CallerClaim::Named("cid".into()));
+        for (name, value) in [
+            ("REDOX_JWT_ALLOWED_CALLERS", ", ,"),
+            ("REDOX_JWT_ALLOWED_CALLERS", "a\tb"),
+        ] {
+            assert_refused_naming(&remote, name, value);
+        }
+        // The claim applies to a pin, and a pin to a remote issuer.
+        assert_refused_naming(&remote, "REDOX_JWT_CALLER_CLAIM", "sub");
+        let mut bad_claim = remote.to_vec();
+        bad_claim.push(("REDOX_JWT_ALLOWED_CALLERS", "x"));
+        assert_refused_naming(&bad_claim, "REDOX_JWT_CALLER_CLAIM", "not a claim");
+        assert_refused_naming(&[], "REDOX_JWT_ALLOWED_CALLERS", "x");
+    }
+
+    #[test]
     fn jwt_settings_are_checked() {
         let remote = [
             ("REDOX_JWT_ISSUER", "https://idp.example.com/"),

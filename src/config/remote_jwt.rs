@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::{ConfigError, list, number, problem};
+use crate::auth::jwt::caller::{CallerClaim, valid_caller};
 
 /// An identity provider whose JWTs the `jwt` method accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,11 @@ pub struct RemoteJwtConfig {
     pub jwks_ttl: Duration,
     /// Least time between re-fetches caused by an unknown `kid`.
     pub jwks_refetch: Duration,
+    /// The callers whose tokens are accepted (`REDOX_JWT_ALLOWED_CALLERS`);
+    /// empty: every caller the issuer serves.
+    pub allowed_callers: Vec<String>,
+    /// The claim that names the caller (`REDOX_JWT_CALLER_CLAIM`).
+    pub caller_claim: CallerClaim,
 }
 
 /// `REDOX_JWT_*`: all of URL, issuer and audience, or none of them.
@@ -27,11 +33,17 @@ pub(super) fn remote_jwt<'a>(
     let audience = get("REDOX_JWT_AUDIENCE");
     let (url, issuer, audience) = match (url, issuer, audience) {
         (None, None, None) => {
-            if get("REDOX_JWT_REQUIRED_SCOPE").is_some() {
-                return Err(problem(
-                    "REDOX_JWT_REQUIRED_SCOPE",
-                    "applies to a remote issuer: set REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and REDOX_JWT_AUDIENCE too",
-                ));
+            for variable in [
+                "REDOX_JWT_REQUIRED_SCOPE",
+                "REDOX_JWT_ALLOWED_CALLERS",
+                "REDOX_JWT_CALLER_CLAIM",
+            ] {
+                if get(variable).is_some() {
+                    return Err(problem(
+                        variable,
+                        "applies to a remote issuer: set REDOX_JWT_JWKS_URL, REDOX_JWT_ISSUER and REDOX_JWT_AUDIENCE too",
+                    ));
+                }
             }
             return Ok(None);
         }
@@ -50,7 +62,41 @@ pub(super) fn remote_jwt<'a>(
             .unwrap_or_default(),
         jwks_ttl: Duration::from_secs(number(get, "REDOX_JWT_JWKS_TTL_SECS", 3600, 60, 86_400)?),
         jwks_refetch: Duration::from_secs(number(get, "REDOX_JWT_JWKS_REFETCH_SECS", 60, 1, 3600)?),
+        allowed_callers: allowed_callers(get)?,
+        caller_claim: match get("REDOX_JWT_CALLER_CLAIM") {
+            None => CallerClaim::Auto,
+            Some(_) if get("REDOX_JWT_ALLOWED_CALLERS").is_none() => {
+                return Err(problem(
+                    "REDOX_JWT_CALLER_CLAIM",
+                    "names the claim REDOX_JWT_ALLOWED_CALLERS is matched against; set that too",
+                ));
+            }
+            Some(name) => {
+                CallerClaim::parse(name).map_err(|why| problem("REDOX_JWT_CALLER_CLAIM", why))?
+            }
+        },
     }))
+}
+
+/// `REDOX_JWT_ALLOWED_CALLERS`: comma-separated caller ids (client ids,
+/// application ids, service account ids or emails).
+fn allowed_callers<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = get("REDOX_JWT_ALLOWED_CALLERS") else {
+        return Ok(Vec::new());
+    };
+    let callers: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if callers.is_empty() || callers.len() > 100 || !callers.iter().all(|c| valid_caller(c)) {
+        return Err(problem(
+            "REDOX_JWT_ALLOWED_CALLERS",
+            "list 1-100 caller ids, comma-separated, each at most 1024 characters without control characters",
+        ));
+    }
+    Ok(callers)
 }
 
 fn missing_jwt_setting(variable: &'static str) -> ConfigError {

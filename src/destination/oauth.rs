@@ -9,13 +9,15 @@ use std::time::SystemTime;
 use super::log::RequestRecord;
 use super::{Destination, Refusal};
 use crate::auth::jwt::jwk::KeySet;
-use crate::auth::jwt::trust::JwksCache;
+use crate::auth::jwt::jwks::{JwksCache, Refresh};
 use crate::auth::material::Material;
 use crate::inbound::InboundRequest;
-use crate::oauth::assertion::{AssertionError, jwks_url_of};
+use crate::oauth::assertion::jwks_url_of;
 use crate::oauth::request::PresentedClient;
 use crate::oauth::throttle::{Attempt, SourceKey};
-use crate::oauth::{self, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest};
+use crate::oauth::{
+    self, AssertionError, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest,
+};
 use crate::response::HttpResponse;
 
 impl Destination {
@@ -148,9 +150,13 @@ impl Destination {
         }
         if let Err(OAuthError::InvalidAssertion(AssertionError::UnknownKeyId(_))) = &result
             && let Some((cache, _)) = &url_keys
-            && let Some(fresh) = cache.refresh_after_unknown_kid().await
         {
-            result = grant(&material, Some(&fresh));
+            match cache.refresh_after_unknown_kid().await {
+                Refresh::Fetched(fresh) => result = grant(&material, Some(&fresh)),
+                Refresh::Unchanged => {}
+                // The kid may be new but cannot be checked: not the client's fault.
+                Refresh::Unavailable => result = Err(OAuthError::ClientKeysUnavailable),
+            }
         }
         match &result {
             Err(error) if error.is_client_failure() => attempt.failed(),

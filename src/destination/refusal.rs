@@ -134,6 +134,7 @@ impl Refusal {
                     ),
                     OAuthError::MethodNotAllowed(allow) => response.with_header("allow", *allow),
                     OAuthError::Throttled { retry_after_secs }
+                    | OAuthError::TooManyGrants { retry_after_secs }
                     | OAuthError::ReplayCacheFull { retry_after_secs } => {
                         response.with_header("retry-after", retry_after_secs.to_string())
                     }

@@ -15,7 +15,7 @@
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use super::OAuthError;
+use super::error::OAuthError;
 use crate::auth::material::{IssuerMaterial, OAuthClient, TokenDigest};
 
 /// The index of the first client for which `hit` holds, every client

@@ -3,9 +3,8 @@
 //! `<base URL>/oauth2/token`, and its public keys at
 //! `<base URL>/.well-known/jwks.json`.
 //!
-//! This file: where the endpoints are, the refusals ([`OAuthError`], which
-//! [`crate::destination`] turns into the RFC 6749 5.2 answer), and the
-//! grant itself: a request parsed once ([`super::request`]), its client
+//! This file: where the endpoints are, and the grant itself (its refusals
+//! are [`super::error`]'s): a request parsed once ([`super::request`]), its client
 //! authenticated by secret ([`super::client_auth`]) or assertion
 //! ([`super::assertion`], its `jti` recorded in [`super::replay`]), the
 //! scope decided ([`super::scope`]), a token signed ([`super::mint`]).
@@ -22,14 +21,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::assertion::{AssertionError, verify_assertion};
+use super::assertion::verify_assertion;
 use super::client_auth::authenticate_secret;
+use super::error::{AssertionError, OAuthError};
 use super::mint::{IssuedToken, sign_token};
 use super::replay::{ReplayCache, ReplayRefusal};
 use super::request::{PresentedClient, TokenRequest};
 use super::scope::granted_scope;
 use crate::auth::jwt::jwk::KeySet;
-use crate::auth::jwt::trust::{BuiltinBase, ClientKeySets};
+use crate::auth::jwt::jwks::ClientKeySets;
+use crate::auth::jwt::trust::BuiltinBase;
 use crate::auth::material::{IssuerMaterial, OAuthClient};
 use crate::inbound::{InboundRequest, Origin};
 use crate::oauth::throttle::{FailureLimits, FailureThrottle};
@@ -135,120 +136,6 @@ pub fn endpoint(request: &InboundRequest, issuer: &BuiltinIssuer) -> Option<Endp
     }
 }
 
-/// Every reason a token request is refused (RFC 6749 5.2). The `Display`
-/// text is for the log; clients get [`OAuthError::description`].
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum OAuthError {
-    #[error("method not allowed (the endpoint takes {0})")]
-    MethodNotAllowed(&'static str),
-    #[error("invalid_request: {0}")]
-    InvalidRequest(&'static str),
-    #[error("invalid_client: {0}")]
-    InvalidClient(&'static str),
-    #[error("invalid_client: unknown client or wrong secret")]
-    ClientMismatch,
-    #[error("invalid_client: client assertion: {0}")]
-    InvalidAssertion(AssertionError),
-    #[error(
-        "too many failed attempts from this source address; refused unchecked for {retry_after_secs} s"
-    )]
-    Throttled { retry_after_secs: u64 },
-    #[error("unsupported_grant_type: only client_credentials is issued")]
-    UnsupportedGrantType,
-    #[error("invalid_scope: {0}")]
-    InvalidScope(&'static str),
-    #[error("the auth material has no oauth_signing_keys")]
-    NoSigningKey,
-    #[error("signing the token failed")]
-    SigningFailed,
-    #[error("the client's key set (jwks_url) could not be fetched")]
-    ClientKeysUnavailable,
-    #[error(
-        "{} client assertions are remembered and none has expired; retry in {retry_after_secs} s",
-        super::replay::MAX_REMEMBERED_ASSERTIONS
-    )]
-    ReplayCacheFull { retry_after_secs: u64 },
-}
-
-impl OAuthError {
-    /// The RFC 6749 `error` code (or ours, for our own outages).
-    pub fn error_code(&self) -> &'static str {
-        match self {
-            OAuthError::MethodNotAllowed(_) | OAuthError::InvalidRequest(_) => "invalid_request",
-            OAuthError::InvalidClient(_)
-            | OAuthError::ClientMismatch
-            | OAuthError::InvalidAssertion(_) => "invalid_client",
-            // RFC 8628 3.5, registered for the token endpoint: poll slower.
-            OAuthError::Throttled { .. } => "slow_down",
-            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidScope(_) => "invalid_scope",
-            OAuthError::NoSigningKey
-            | OAuthError::SigningFailed
-            | OAuthError::ClientKeysUnavailable => "auth_unavailable",
-            // RFC 6749 4.1.2.1's code for an overloaded server.
-            OAuthError::ReplayCacheFull { .. } => "temporarily_unavailable",
-        }
-    }
-
-    /// Whether the client failed to authenticate: what the throttle counts.
-    pub fn is_client_failure(&self) -> bool {
-        matches!(
-            self,
-            OAuthError::InvalidClient(_)
-                | OAuthError::ClientMismatch
-                | OAuthError::InvalidAssertion(_)
-        )
-    }
-
-    /// Whether fresher auth material could turn this into a token: a
-    /// client, secret or key added or rotated since the cache was filled.
-    pub fn may_be_stale_material(&self) -> bool {
-        match self {
-            OAuthError::ClientMismatch => true,
-            OAuthError::InvalidAssertion(error) => error.may_be_stale_material(),
-            _ => false,
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            OAuthError::MethodNotAllowed(_) => 405,
-            // RFC 6749 5.2: 401 with a WWW-Authenticate challenge.
-            OAuthError::InvalidClient(_)
-            | OAuthError::ClientMismatch
-            | OAuthError::InvalidAssertion(_) => 401,
-            OAuthError::Throttled { .. } => 429,
-            OAuthError::NoSigningKey
-            | OAuthError::SigningFailed
-            | OAuthError::ClientKeysUnavailable
-            | OAuthError::ReplayCacheFull { .. } => 503,
-            _ => 400,
-        }
-    }
-
-    /// The `error_description` sent to the client: why the request is
-    /// malformed, but never which part of a client credential was wrong.
-    pub fn description(&self) -> &'static str {
-        match self {
-            OAuthError::MethodNotAllowed("GET") => "Use GET.",
-            OAuthError::MethodNotAllowed(_) => "Use POST.",
-            OAuthError::InvalidRequest(why) => why,
-            OAuthError::InvalidClient(_)
-            | OAuthError::ClientMismatch
-            | OAuthError::InvalidAssertion(_) => "Client authentication failed.",
-            OAuthError::Throttled { .. } => {
-                "Too many failed attempts from this address; retry after the Retry-After delay."
-            }
-            OAuthError::UnsupportedGrantType => "Only grant_type=client_credentials is supported.",
-            OAuthError::InvalidScope(why) => why,
-            OAuthError::NoSigningKey
-            | OAuthError::SigningFailed
-            | OAuthError::ClientKeysUnavailable
-            | OAuthError::ReplayCacheFull { .. } => "No token could be issued; retry later.",
-        }
-    }
-}
-
 /// Answers a token request: parses it, authenticates the client, and signs
 /// a token valid for the issuer's token lifetime from `now`. (No client's
 /// `jwks_url` is fetched here: [`crate::destination`] does that and calls
@@ -282,7 +169,7 @@ pub fn grant(
     }
     let scope = granted_scope(token_request.scope.as_deref(), client.scopes.as_deref())?;
     sign_token(
-        issuer,
+        issuer.token_lifetime,
         base_url,
         material,
         &client.client_id,
@@ -332,6 +219,9 @@ fn authenticate<'m>(
         )
         .map_err(|refusal| match refusal {
             ReplayRefusal::Replayed => OAuthError::InvalidAssertion(AssertionError::Replayed),
+            ReplayRefusal::TooManyGrants { retry_after } => OAuthError::TooManyGrants {
+                retry_after_secs: retry_after.as_secs(),
+            },
             ReplayRefusal::Full { retry_after } => OAuthError::ReplayCacheFull {
                 retry_after_secs: retry_after.as_secs(),
             },
@@ -358,7 +248,6 @@ mod tests {
     use crate::auth::jwt::trust::IssuerKind;
     use crate::auth::jwt::{JwtError, TrustedIssuer, verify_jwt};
     use crate::inbound::{FrontDoor, Origin};
-    use crate::oauth::assertion::AssertionError;
     use crate::oauth::{MAX_FORM_BYTES, jwks_document};
 
     const BASE: &str = "https://abc.lambda-url.us-east-1.on.aws";

@@ -9,12 +9,12 @@
     clippy::string_slice
 )]
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::{BuiltinIssuer, OAuthError};
+use super::error::OAuthError;
 use crate::auth::material::IssuerMaterial;
 
 /// A token the endpoint issued.
@@ -63,9 +63,10 @@ pub fn jwks_document(material: &IssuerMaterial) -> serde_json::Value {
 }
 
 /// Signs an access token for `client_id` (RFC 9068 shape) with the
-/// `scope` granted, if any, issued at and for `base_url`.
+/// `scope` granted, if any, issued at and for `base_url`, valid for
+/// `token_lifetime` from `now`.
 pub fn sign_token(
-    issuer: &BuiltinIssuer,
+    token_lifetime: Duration,
     base_url: &str,
     material: &IssuerMaterial,
     client_id: &str,
@@ -80,7 +81,7 @@ pub fn sign_token(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let lifetime = issuer.token_lifetime.as_secs();
+    let lifetime = token_lifetime.as_secs();
     let mut jti = [0u8; 16];
     getrandom::fill(&mut jti).map_err(|_| OAuthError::SigningFailed)?;
     let mut claims = serde_json::json!({

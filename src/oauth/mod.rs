@@ -1,6 +1,8 @@
 //! The built-in OAuth 2.0 issuer (`REDOX_OAUTH_ISSUER`).
 //!
-//! - [`issuer`]: where its endpoints are, its refusals, and the grant.
+//! - [`issuer`]: where its endpoints are, and the grant.
+//! - [`error`]: its refusals ([`OAuthError`], [`AssertionError`]), below
+//!   every other file here.
 //! - [`request`]: the token request (form or JSON), parsed once in linear
 //!   work.
 //! - [`client_auth`]: presented client secrets against the configured
@@ -13,6 +15,7 @@
 
 pub mod assertion;
 pub mod client_auth;
+pub mod error;
 pub mod issuer;
 pub mod mint;
 pub mod replay;
@@ -21,6 +24,7 @@ pub mod scope;
 pub mod throttle;
 
 pub use client_auth::matching_client;
+pub use error::{AssertionError, OAuthError};
 pub use issuer::*;
 pub use mint::{IssuedToken, jwks_document, sign_token};
 pub use request::{MAX_FORM_BYTES, TokenRequest};

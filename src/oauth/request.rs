@@ -25,8 +25,8 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
-use super::OAuthError;
 use super::assertion::ASSERTION_TYPE;
+use super::error::OAuthError;
 use crate::inbound::{InboundRequest, form_decode};
 use crate::work;
 

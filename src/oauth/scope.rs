@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use super::OAuthError;
+use super::error::OAuthError;
 
 /// The scope granted for `requested` (the request's `scope`), given the
 /// client's `allowed` list: `None` when none was asked for, else every

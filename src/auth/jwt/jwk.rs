@@ -274,6 +274,26 @@ impl KeySet {
     }
 }
 
+/// Public keys nobody holds the private half of, one per key type (RSA
+/// 2048, P-256, P-384, Ed25519): a signature is checked against one when no
+/// real key fits (an unknown client or `kid`, a key of another type than
+/// `alg`), and fails, so that such a refusal costs what a bad signature
+/// costs.
+const PLACEHOLDER_JWKS: &str = r#"{"keys": [
+ {"kty": "RSA", "kid": "placeholder-rsa", "e": "AQAB", "n": "u734-faZRQ6uNXBbekKYumnr2TdW1bGhuix2MvTPHGxcXeGX-Vy8SieILHXsqLD3zoiNjXPkUO0IPrqXrOYR4FjNSvutUl3XXn62IclVHCKXfHchBWiYeQzLgaxTxyAlfqUj8DHRO55qL9u5Hq5q_B3F1RuiNhwFRyKiJO62E6B8tnEPh4N_RyS9hluEL9SpCQB0tivNG4uR7lHW2fMtiNb-GVKayJpPgrXVwgWaNCbEYvPIbEXoXkVGPegNKZ7-PFNBgPTwuXgymUOI3IzCU4H1nujQb0IzdRBRSl8elyWXJRarNVbs9d7jc4azhC9xHKlHnr48tMmhkjbC1N-3lw"},
+ {"kty": "EC", "crv": "P-256", "kid": "placeholder-p256", "x": "W7yOxU7y452OMAKFzPVgxrUPPuJayEwOQCRzcJZ97Kc", "y": "g3S5lLNdgIVftQoHGuIv3qFmAEKGcdx03eSBTVzIKIU"},
+ {"kty": "EC", "crv": "P-384", "kid": "placeholder-p384", "x": "OdIKucg095_QVbJuhg-qfXqgUARnQL21df3FUbpvLh4wK72YHig8XudyVvkR4an4", "y": "njXWED3W5iR_CRFQZoqS1tPPkEE7P4zysf6noZynLFdrnbGnwRrQd9qr3GMEXtjj"},
+ {"kty": "OKP", "crv": "Ed25519", "kid": "placeholder-ed25519", "x": "gyegqHUgUjAztrmJfREEXwBpcxlo0Tw9mVzX415kiS4"}
+]}"#;
+
+/// The placeholder key of `alg`'s type (see [`PLACEHOLDER_JWKS`]).
+pub fn placeholder_key(alg: Algorithm) -> Option<&'static VerificationKey> {
+    static KEYS: std::sync::OnceLock<KeySet> = std::sync::OnceLock::new();
+    let keys = KEYS
+        .get_or_init(|| KeySet::from_jwks_json(PLACEHOLDER_JWKS.as_bytes()).unwrap_or_default());
+    keys.keys().iter().find(|key| key.kind.accepts(alg))
+}
+
 /// A private key of the built-in issuer, with its public half.
 #[derive(Clone)]
 pub struct SigningKey {
@@ -595,5 +615,16 @@ mod tests {
         let keys = set(serde_json::json!([a.public_jwk, b.public_jwk])).unwrap();
         assert!(keys.find(None).is_none());
         assert!(keys.find(Some("c")).is_none());
+    }
+
+    #[test]
+    fn placeholder_keys_cover_every_allowed_algorithm() {
+        use Algorithm::*;
+        for alg in [
+            RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
+        ] {
+            let key = placeholder_key(alg).unwrap();
+            assert!(key.kind.accepts(alg), "{alg:?}");
+        }
     }
 }

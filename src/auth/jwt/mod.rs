@@ -2,11 +2,16 @@
 //!
 //! - [`verify`]: checks one bearer JWT against the trusted issuers (pure).
 //! - [`jwk`]: parses JSON Web Keys and key sets (pure).
-//! - [`jwks`]: fetches an identity provider's key set over HTTPS.
-//! - [`trust`]: the issuers trusted and the cache of their key sets.
+//! - [`jwks`]: remote key sets: fetched over HTTPS and cached
+//!   (stale-while-revalidate).
+//! - [`trust`]: the issuers trusted, each with its key set;
+//!   [`caller`]: who may present an issuer's tokens (the caller pin);
+//!   [`replay`]: `jti`s already used, for single-use tokens.
 
+pub mod caller;
 pub mod jwk;
 pub mod jwks;
+pub mod replay;
 pub mod trust;
 pub mod verify;
 

@@ -6,8 +6,9 @@
 //! `none`, no HMAC, no key or key URL carried in the token), then the key the
 //! issuer published under the token's `kid` (whose type must fit the
 //! algorithm), the signature, and only then the claims (`exp` required,
-//! `nbf`/`iat` honoured, 60 s leeway, audience, scopes). Pure: the key sets
-//! and the clock come in as arguments.
+//! `nbf`/`iat` honoured, 60 s leeway, the issuer's maximum lifetime if it
+//! has one, audience, scopes, and the issuer's caller pin if it has one).
+//! Pure: the key sets and the clock come in as arguments.
 
 #![deny(
     clippy::indexing_slicing,
@@ -23,13 +24,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::auth::jwt::jwk::{KeySet, VerificationKey, parse_algorithm};
+use crate::auth::jwt::caller::CallerRefusal;
+use crate::auth::jwt::jwk::{KeySet, VerificationKey, parse_algorithm, placeholder_key};
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings};
 
 /// Bearer values longer than this are refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Clock tolerance for `exp`, `nbf` and `iat`.
 pub const LEEWAY: Duration = Duration::from_secs(60);
+/// The longest `jti` a single-use token (or a client assertion) may carry.
+pub const MAX_JTI_BYTES: usize = 256;
 /// Header members that carry a key or say where to get one: a token must
 /// never choose the key it is checked with.
 const KEY_CARRYING_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
@@ -88,6 +92,26 @@ pub enum JwtError {
     MissingScope,
     #[error("the token is not an access token ({0})")]
     NotAnAccessToken(&'static str),
+    #[error("the token lives {lifetime_secs} s (exp - iat), over the issuer's {max_secs} s")]
+    LivesTooLong { lifetime_secs: u64, max_secs: u64 },
+    #[error("exp is more than the issuer's {max_secs} s token lifetime ahead")]
+    ExpiresTooFarAhead { max_secs: u64 },
+    #[error("the token carries no claim naming its caller ({0})")]
+    NoCallerClaim(String),
+    #[error("the caller claim {0} is not a string")]
+    CallerNotAString(String),
+    #[error("the caller {claim}={caller} is not one of the issuer's allowed callers")]
+    CallerNotAllowed { claim: String, caller: String },
+    #[error("email names the caller but email_verified is not true")]
+    CallerEmailNotVerified,
+    #[error(
+        "the token has no jti, or one that is not a 1-256 byte string, and the issuer checks replays"
+    )]
+    MissingJti,
+    #[error("the token's jti was used before (the issuer checks replays)")]
+    Replayed,
+    #[error("the issuer's table of used jtis is full of live entries")]
+    ReplayTableFull,
 }
 
 /// One issuer a token may come from, with its keys as fetched for this
@@ -194,24 +218,67 @@ impl<'t> JwtParts<'t> {
     }
 
     /// Checks the signature with `key` for `alg`: the key's type must fit
-    /// the algorithm (and its own `alg`, when it names one).
+    /// the algorithm (and its own `alg`, when it names one). A key that
+    /// does not fit still costs one check, with the placeholder key of
+    /// `alg`'s type, so the refusal takes as long as a bad signature.
     pub fn verify_signature(&self, key: &VerificationKey, alg: Algorithm) -> Result<(), JwtError> {
-        if !key.kind.accepts(alg) || key.alg.is_some_and(|key_alg| key_alg != alg) {
+        let fits = key.kind.accepts(alg) && key.alg.is_none_or(|key_alg| key_alg == alg);
+        let checked = if fits {
+            self.signature_verifies(key, alg)
+        } else {
+            placeholder_key(alg)
+                .is_some_and(|placeholder| self.signature_verifies(placeholder, alg))
+        };
+        if !fits {
             return Err(JwtError::AlgorithmKeyMismatch {
                 alg: format!("{alg:?}"),
                 key: key.kind.as_str(),
             });
         }
-        match jsonwebtoken::crypto::verify(
-            self.signature,
-            self.signed.as_bytes(),
-            &key.decoding,
-            alg,
-        ) {
-            Ok(true) => Ok(()),
-            _ => Err(JwtError::BadSignature),
+        if checked {
+            Ok(())
+        } else {
+            Err(JwtError::BadSignature)
         }
     }
+
+    /// [`JwtParts::verify_signature`] with `key` when there is one, else with
+    /// the placeholder key of `alg`'s type (and so [`JwtError::BadSignature`]):
+    /// no key found costs what a wrong one does.
+    pub fn verify_signature_with(
+        &self,
+        key: Option<&VerificationKey>,
+        alg: Algorithm,
+    ) -> Result<(), JwtError> {
+        match key.or_else(|| placeholder_key(alg)) {
+            Some(key) => self.verify_signature(key, alg),
+            None => Err(JwtError::BadSignature),
+        }
+    }
+
+    /// The one place a signature is checked (and counted).
+    fn signature_verifies(&self, key: &VerificationKey, alg: Algorithm) -> bool {
+        SIGNATURE_CHECKS.with(|count| count.set(count.get().wrapping_add(1)));
+        matches!(
+            jsonwebtoken::crypto::verify(
+                self.signature,
+                self.signed.as_bytes(),
+                &key.decoding,
+                alg
+            ),
+            Ok(true)
+        )
+    }
+}
+
+thread_local! {
+    static SIGNATURE_CHECKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many signature checks this thread has run: what tests count to show
+/// that every refusal does the same work (SPEC 3.2), without timing it.
+pub fn signature_checks_on_this_thread() -> u64 {
+    SIGNATURE_CHECKS.with(std::cell::Cell::get)
 }
 
 /// The header's `kid`, if it has one.
@@ -245,22 +312,77 @@ pub fn verify_jwt(
         _ => return Err(JwtError::UntrustedIssuer),
     };
     let keys = issuer.keys.ok_or(JwtError::KeysUnavailable)?;
-    let key = keys.find(kid).ok_or_else(|| match kid {
-        Some(kid) => JwtError::UnknownKeyId {
-            issuer: issuer.kind,
-            kid: loggable(kid),
-        },
-        None => JwtError::MissingKeyId,
-    })?;
-    parts.verify_signature(key, alg)?;
+    let key = keys.find(kid);
+    // An unknown kid costs the signature check a known one does.
+    let signature = parts.verify_signature_with(key, alg);
+    if key.is_none() {
+        return Err(match kid {
+            Some(kid) => JwtError::UnknownKeyId {
+                issuer: issuer.kind,
+                kid: loggable(kid),
+            },
+            None => JwtError::MissingKeyId,
+        });
+    }
+    signature?;
 
     check_times(&claims, now)?;
+    if let Some(max) = issuer.settings.max_lifetime {
+        check_lifetime(&claims, max, now)?;
+    }
     check_access_token(&claims)?;
     check_audience(&claims, &issuer.settings.audiences)?;
     check_scopes(&claims, &issuer.settings.required_scopes)?;
+    if let Some(pin) = &issuer.settings.callers {
+        pin.admits(&claims).map_err(caller_error)?;
+    }
     Ok(VerifiedJwt {
         issuer: issuer.kind,
     })
+}
+
+/// A token may live at most `max`: `exp - iat` (when it has `iat`), and
+/// `exp` no further than `max` from now, each with the leeway. A token that
+/// leaks (a log, a proxy) is then worth minutes, not years.
+pub fn check_lifetime(
+    claims: &Map<String, Value>,
+    max: Duration,
+    now: SystemTime,
+) -> Result<(), JwtError> {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let (max_secs, leeway) = (max.as_secs_f64(), LEEWAY.as_secs_f64());
+    let exp = numeric_date(claims, "exp")?.ok_or(JwtError::MissingExpiry)?;
+    if let Some(iat) = numeric_date(claims, "iat")?
+        && exp - iat > max_secs + leeway
+    {
+        return Err(JwtError::LivesTooLong {
+            // Saturating: a float that does not fit is simply very long.
+            lifetime_secs: (exp - iat) as u64,
+            max_secs: max.as_secs(),
+        });
+    }
+    if exp > now + max_secs + leeway {
+        return Err(JwtError::ExpiresTooFarAhead {
+            max_secs: max.as_secs(),
+        });
+    }
+    Ok(())
+}
+
+/// A caller refusal, its values shortened for the log.
+fn caller_error(refusal: CallerRefusal) -> JwtError {
+    match refusal {
+        CallerRefusal::NoCallerClaim(claim) => JwtError::NoCallerClaim(loggable(&claim)),
+        CallerRefusal::NotAString(claim) => JwtError::CallerNotAString(loggable(&claim)),
+        CallerRefusal::NotAllowed { claim, caller } => JwtError::CallerNotAllowed {
+            claim: loggable(&claim),
+            caller: loggable(&caller),
+        },
+        CallerRefusal::EmailNotVerified => JwtError::CallerEmailNotVerified,
+    }
 }
 
 /// The header's algorithm, when it is on the allow-list: `none` and every
@@ -545,6 +667,7 @@ mod tests {
             issuer: ISSUER.into(),
             audiences: vec![AUDIENCE.into()],
             required_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..JwtSettings::default()
         }
     }
 
@@ -734,6 +857,72 @@ mod tests {
             Err(JwtError::IssuedInFuture)
         );
         assert!(check(&ed_token(&with(claims(), json!({"iat": NOW + 59})))).is_ok());
+    }
+
+    #[test]
+    fn an_issuer_with_a_maximum_lifetime_refuses_long_lived_tokens() {
+        let limited = JwtSettings {
+            max_lifetime: Some(Duration::from_secs(300)),
+            ..settings(&[])
+        };
+        let t = |changes: Value| ed_token(&with(claims(), changes));
+        // Redox's shape: issued now, five minutes to live.
+        assert!(check_with(&t(json!({"iat": NOW, "exp": NOW + 300})), &limited).is_ok());
+        // The leeway covers clocks a minute apart.
+        assert!(check_with(&t(json!({"iat": NOW - 60, "exp": NOW + 300})), &limited).is_ok());
+        assert!(check_with(&t(json!({"iat": null, "exp": NOW + 360})), &limited).is_ok());
+        // A year ahead: refused, with or without iat.
+        let year = 365 * 24 * 3600;
+        assert_eq!(
+            check_with(&t(json!({"iat": NOW, "exp": NOW + year})), &limited),
+            Err(JwtError::LivesTooLong {
+                lifetime_secs: year,
+                max_secs: 300
+            })
+        );
+        assert_eq!(
+            check_with(&t(json!({"iat": null, "exp": NOW + year})), &limited),
+            Err(JwtError::ExpiresTooFarAhead { max_secs: 300 })
+        );
+        // An old iat cannot stretch it either, nor a recent one hide a long life.
+        assert!(matches!(
+            check_with(&t(json!({"iat": NOW - 3600, "exp": NOW + 60})), &limited),
+            Err(JwtError::LivesTooLong { .. })
+        ));
+        assert_eq!(
+            check_with(&t(json!({"iat": NOW + 30, "exp": NOW + 370})), &limited),
+            Err(JwtError::ExpiresTooFarAhead { max_secs: 300 })
+        );
+        // Without a maximum, only exp counts.
+        assert!(check(&t(json!({"exp": NOW + year}))).is_ok());
+    }
+
+    #[test]
+    fn a_pinned_issuer_accepts_only_its_callers() {
+        use crate::auth::jwt::caller::{CallerClaim, CallerPin};
+        let pinned = JwtSettings {
+            callers: Some(CallerPin::new(CallerClaim::Auto, &["redox-client".into()])),
+            ..settings(&[])
+        };
+        let t = |changes: Value| ed_token(&with(claims(), changes));
+        assert!(check_with(&t(json!({"azp": "redox-client"})), &pinned).is_ok());
+        assert_eq!(
+            check_with(&t(json!({"azp": "other-client"})), &pinned),
+            Err(JwtError::CallerNotAllowed {
+                claim: "azp".into(),
+                caller: "other-client".into()
+            })
+        );
+        assert!(matches!(
+            check_with(&t(json!({"sub": "redox-client"})), &pinned),
+            Err(JwtError::NoCallerClaim(_))
+        ));
+        // The caller's value reaches the log short and printable.
+        let long = format!("evil\n{}", "x".repeat(200));
+        let error = check_with(&t(json!({"azp": long})), &pinned)
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains('\n') && error.len() < 200, "{error}");
     }
 
     #[test]
@@ -992,6 +1181,7 @@ mod tests {
             issuer: "https://redox.example.com".into(),
             audiences: vec!["https://redox.example.com".into()],
             required_scopes: vec![],
+            ..JwtSettings::default()
         };
         let remote = settings(&[]);
         let empty = KeySet::default();

@@ -379,7 +379,14 @@ pub(crate) fn client_secret_digest(
 pub struct InlineIssuer {
     pub settings: JwtSettings,
     pub keys: PublicKeys,
+    /// Whether each `jti` is accepted once (`replay_check`).
+    pub replay_check: bool,
 }
+
+/// The longest a `jwt_issuers` token may live unless its entry says
+/// otherwise (`max_token_lifetime_secs`): Redox signs a fresh JWT Bearer
+/// token for every push.
+pub const DEFAULT_INLINE_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Everything one auth material document holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -807,6 +814,74 @@ mod tests {
                 .contains("jwt_issuers[1].issuer: is the same"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn jwt_issuers_limit_token_lifetime_and_may_check_replays_and_pin_callers() {
+        use crate::auth::jwt::caller::CallerClaim;
+        let jwks = serde_json::json!({"keys": [rsa_jwk("a")]});
+        let parse = |entry: serde_json::Value| {
+            Material::from_secret_text(&serde_json::json!({"jwt_issuers": [entry]}).to_string())
+        };
+        let plain =
+            parse(serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks})).unwrap();
+        let issuer = &plain.auth.jwt_issuers[0];
+        assert_eq!(
+            issuer.settings.max_lifetime,
+            Some(DEFAULT_INLINE_TOKEN_LIFETIME)
+        );
+        assert!(!issuer.replay_check);
+        assert!(issuer.settings.callers.is_none());
+        let strict = parse(
+            serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks,
+            "max_token_lifetime_secs": 120, "replay_check": true,
+            "allowed_callers": ["redox"], "caller_claim": "sub"}),
+        )
+        .unwrap();
+        let issuer = &strict.auth.jwt_issuers[0];
+        assert_eq!(
+            issuer.settings.max_lifetime,
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert!(issuer.replay_check);
+        let pin = issuer.settings.callers.as_ref().unwrap();
+        assert_eq!(pin.claim, CallerClaim::Named("sub".into()));
+        assert_eq!(pin.len(), 1);
+        for (extra, expected) in [
+            (
+                serde_json::json!({"max_token_lifetime_secs": 0}),
+                "max_token_lifetime_secs: a whole number of seconds, 1-86400",
+            ),
+            (
+                serde_json::json!({"max_token_lifetime_secs": "300"}),
+                "max_token_lifetime_secs",
+            ),
+            (serde_json::json!({"replay_check": "yes"}), "replay_check"),
+            (
+                serde_json::json!({"allowed_callers": []}),
+                "allowed_callers: list 1-100 caller ids",
+            ),
+            (
+                serde_json::json!({"allowed_callers": [" secret-ish "]}),
+                "allowed_callers: list 1-100 caller ids",
+            ),
+            (
+                serde_json::json!({"caller_claim": "sub"}),
+                "caller_claim: applies to allowed_callers",
+            ),
+            (
+                serde_json::json!({"allowed_callers": ["x"], "caller_claim": "a b"}),
+                "caller_claim: a claim name",
+            ),
+        ] {
+            let mut entry = serde_json::json!({"issuer": "i", "audiences": ["a"], "jwks": jwks});
+            for (name, value) in extra.as_object().unwrap() {
+                entry[name] = value.clone();
+            }
+            let error = parse(entry).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains("secret-ish"), "{error}");
+        }
     }
 
     #[test]

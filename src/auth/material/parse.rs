@@ -6,14 +6,16 @@
 //! syntax error. Duplicate keys are refused.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{
-    ClientAuthentication, InlineIssuer, Material, MaterialError, PublicKeys, SigV4Key,
-    client_secret_digest, valid_scope_token,
+    ClientAuthentication, DEFAULT_INLINE_TOKEN_LIFETIME, InlineIssuer, Material, MaterialError,
+    PublicKeys, SigV4Key, client_secret_digest, valid_scope_token,
 };
+use crate::auth::jwt::caller::{CallerClaim, CallerPin, valid_caller};
 use crate::auth::jwt::trust::JwtSettings;
 
 impl Material {
@@ -150,13 +152,24 @@ fn client_authentication(
 }
 
 /// One `jwt_issuers` entry: `issuer`, `audiences`, optional
-/// `required_scopes`, and the issuer's public keys as `jwks`.
+/// `required_scopes`, the issuer's public keys as `jwks`, and optionally
+/// `max_token_lifetime_secs`, `replay_check`, `allowed_callers` and
+/// `caller_claim`.
 fn jwt_issuer(entry: &Value, at: &str) -> Result<InlineIssuer, MaterialError> {
     let fields = object(entry, at)?;
     only_fields(
         fields,
         at,
-        &["issuer", "audiences", "required_scopes", "jwks"],
+        &[
+            "issuer",
+            "audiences",
+            "required_scopes",
+            "jwks",
+            "max_token_lifetime_secs",
+            "replay_check",
+            "allowed_callers",
+            "caller_claim",
+        ],
     )?;
     let issuer = required_string(fields, at, "issuer")?;
     if issuer.is_empty() || issuer.len() > 1024 || issuer.chars().any(char::is_control) {
@@ -185,14 +198,73 @@ fn jwt_issuer(entry: &Value, at: &str) -> Result<InlineIssuer, MaterialError> {
     let Some(jwks) = fields.get("jwks") else {
         return Err(MaterialError::Invalid(format!("{at}: jwks is missing")));
     };
+    let max_lifetime = match fields.get("max_token_lifetime_secs") {
+        None => DEFAULT_INLINE_TOKEN_LIFETIME,
+        Some(Value::Number(secs)) => match secs.as_u64() {
+            Some(secs @ 1..=86_400) => Duration::from_secs(secs),
+            _ => {
+                return Err(MaterialError::Invalid(format!(
+                    "{at}.max_token_lifetime_secs: a whole number of seconds, 1-86400"
+                )));
+            }
+        },
+        Some(other) => {
+            return Err(wrong_type(
+                &format!("{at}.max_token_lifetime_secs"),
+                "a number",
+                other,
+            ));
+        }
+    };
+    let replay_check = match fields.get("replay_check") {
+        None => false,
+        Some(Value::Bool(on)) => *on,
+        Some(other) => {
+            return Err(wrong_type(
+                &format!("{at}.replay_check"),
+                "true or false",
+                other,
+            ));
+        }
+    };
     Ok(InlineIssuer {
         settings: JwtSettings {
             issuer: issuer.to_owned(),
             audiences,
             required_scopes,
+            callers: caller_pin(fields, at)?,
+            max_lifetime: Some(max_lifetime),
         },
         keys: PublicKeys::from_value(jwks, &format!("{at}.jwks"))?,
+        replay_check,
     })
+}
+
+/// An entry's `allowed_callers` and `caller_claim` (the latter only with
+/// the former).
+fn caller_pin(fields: &Map<String, Value>, at: &str) -> Result<Option<CallerPin>, MaterialError> {
+    let callers = string_list(fields, at, "allowed_callers")?;
+    let claim = match fields.get("caller_claim") {
+        None => CallerClaim::Auto,
+        Some(value) => CallerClaim::parse(string(value, &format!("{at}.caller_claim"))?)
+            .map_err(|why| MaterialError::Invalid(format!("{at}.caller_claim: {why}")))?,
+    };
+    let Some(callers) = callers else {
+        if fields.contains_key("caller_claim") {
+            return Err(MaterialError::Invalid(format!(
+                "{at}.caller_claim: applies to allowed_callers, which is missing"
+            )));
+        }
+        return Ok(None);
+    };
+    // Values are not quoted: a caller id pasted in the wrong field may be a secret.
+    if callers.is_empty() || callers.len() > 100 || !callers.iter().all(|c| valid_caller(c)) {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.allowed_callers: list 1-100 caller ids, each 1-1024 characters without \
+             control characters or surrounding whitespace"
+        )));
+    }
+    Ok(Some(CallerPin::new(claim, &callers)))
 }
 
 /// The optional list of strings `name`.

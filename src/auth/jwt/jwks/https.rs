@@ -5,7 +5,7 @@
 //! with the system's root certificates. It follows no redirect, bounds the
 //! time and the size of the answer, and takes plain `http://` only for a
 //! loopback host (tests serve a JWKS locally). Caching is
-//! [`crate::auth::jwt::trust::JwksCache`]'s job.
+//! [`super::cache::JwksCache`]'s job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +18,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::source::{JwksError, JwksSource};
+use crate::BoxFuture;
 use crate::auth::jwt::jwk::KeySet;
-use crate::auth::jwt::trust::{JwksError, JwksSource};
 
 /// The largest JWKS document read; real ones are a few kilobytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -133,10 +134,7 @@ impl HttpsJwks {
 }
 
 impl JwksSource for HttpsJwks {
-    fn fetch(
-        &self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<KeySet, JwksError>> + Send + '_>>
-    {
+    fn fetch(&self) -> BoxFuture<'_, Result<KeySet, JwksError>> {
         Box::pin(self.fetch_keys())
     }
 
