@@ -174,6 +174,7 @@ fn destination(client: aws_sdk_sqs::Client) -> Destination {
                 Duration::from_secs(3600),
             )),
             trust: JwtTrust::default(),
+            google: None,
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Sigv4],
                 allowed_principals: vec![],

@@ -77,6 +77,7 @@ fn destination_with(source: Box<dyn AuthMaterialSource>, sink: Option<Arc<dyn Si
             auth: Authenticator {
                 material: Arc::new(MaterialCache::new(vec![source], Duration::from_secs(300))),
                 trust: JwtTrust::default(),
+                google: None,
                 policy: token_policy(),
             },
             issuer: None,

@@ -2666,6 +2666,7 @@ fn destination(sink: Arc<RecordingSink>) -> Destination {
                 builtin: Some(builtin.base.clone()),
                 ..JwtTrust::default()
             },
+            google: None,
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
                 allowed_principals: Vec::new(),
@@ -3928,4 +3929,85 @@ fn fuzz_jwt_issuer_entry_fields() {
             Ok(())
         },
     );
+}
+
+// ---- target: Google's token-info answers --------------------------------------
+
+/// A value for a token-info field: Google's own types, the wrong ones, and
+/// anything.
+fn tokeninfo_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => "[0-9]{1,12}".prop_map(Value::String),
+        2 => prop_oneof![Just("true"), Just("false")].prop_map(|s| Value::String(s.to_owned())),
+        2 => any::<u64>().prop_map(Value::from),
+        1 => any::<bool>().prop_map(Value::Bool),
+        1 => any::<f64>().prop_map(|f| json!(f)),
+        1 => text().prop_map(Value::String),
+        1 => json_value(),
+    ]
+}
+
+fn tokeninfo_body() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just("azp".to_owned()),
+        Just("aud".to_owned()),
+        Just("sub".to_owned()),
+        Just("scope".to_owned()),
+        Just("exp".to_owned()),
+        Just("expires_in".to_owned()),
+        Just("email".to_owned()),
+        Just("email_verified".to_owned()),
+        Just("access_type".to_owned()),
+        text(),
+    ];
+    prop_oneof![
+        4 => btree_map(field, tokeninfo_value(), 0..10)
+            .prop_map(|fields| serde_json::to_vec(&fields).expect("JSON")),
+        1 => bytes(),
+        1 => (any::<u8>(), 1usize..40_000).prop_map(|(b, n)| vec![b; n]),
+        1 => json_value().prop_map(|v| serde_json::to_vec(&v).expect("JSON")),
+    ]
+}
+
+#[test]
+fn fuzz_google_tokeninfo_answers() {
+    use redox_destination::auth::google::tokeninfo::{
+        MAX_ANSWER_BYTES, TokenInfoAnswer, TokenInfoError, parse_answer,
+    };
+    on_big_stack(|| {
+        let status = prop_oneof![4 => Just(200u16), 1 => Just(400u16), 1 => any::<u16>()];
+        fuzz(
+            "google_tokeninfo",
+            (status, tokeninfo_body()),
+            |(status, body)| {
+                // Bounded work: what it allocates grows with the answer at most.
+                let (size, _, allocated) = work_of(|| {
+                    let _ = parse_answer(status, &body);
+                    body.len()
+                });
+                prop_assert!(allocated <= ALLOCATED_PER_BYTE * size as u64 + FIXED_ALLOCATION);
+                match parse_answer(status, &body) {
+                    Ok(TokenInfoAnswer::Valid(info)) => {
+                        prop_assert_eq!(status, 200);
+                        prop_assert!(body.len() <= MAX_ANSWER_BYTES);
+                        let fields: Value = serde_json::from_slice(&body).expect("parsed JSON");
+                        let exp = &fields["exp"];
+                        let expected = exp
+                            .as_u64()
+                            .or_else(|| exp.as_str().and_then(|digits| digits.parse().ok()));
+                        prop_assert_eq!(Some(info.exp), expected);
+                        if let Some(azp) = &info.azp {
+                            prop_assert_eq!(fields["azp"].as_str(), Some(azp.as_str()));
+                        }
+                    }
+                    Ok(TokenInfoAnswer::Refused) => prop_assert_eq!(status, 400),
+                    Err(TokenInfoError::Status(code)) => {
+                        prop_assert!(code != 200 && code != 400);
+                    }
+                    Err(_) => prop_assert_eq!(status, 200),
+                }
+                Ok(())
+            },
+        );
+    });
 }

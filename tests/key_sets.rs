@@ -174,6 +174,7 @@ fn destination(host: &KeyHost, ttl: Duration) -> Destination {
                 }),
                 ..JwtTrust::default()
             },
+            google: None,
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token, AuthMethod::Jwt],
                 allowed_principals: Vec::new(),

@@ -432,6 +432,7 @@ fn destination_handle_never_panics_and_answers_from_the_decision_table() {
                 Duration::from_secs(300),
             )),
             trust: JwtTrust::default(),
+            google: None,
             policy: policy(),
         },
         issuer: None,

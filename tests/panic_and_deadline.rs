@@ -64,6 +64,7 @@ fn destination(sink: Arc<dyn Sink>, request_timeout: Duration) -> Arc<Destinatio
                 Duration::from_secs(300),
             )),
             trust: JwtTrust::default(),
+            google: None,
             policy: AuthPolicy {
                 enabled: vec![AuthMethod::Token],
                 allowed_principals: Vec::new(),

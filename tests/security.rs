@@ -125,6 +125,7 @@ fn harness_with_refetch_delay(limits: FailureLimits, refetch_delay: Duration) ->
                     builtin: Some(builtin.base.clone()),
                     ..JwtTrust::default()
                 },
+                google: None,
                 policy: AuthPolicy {
                     enabled: vec![AuthMethod::Token, AuthMethod::Sigv4, AuthMethod::Jwt],
                     allowed_principals: Vec::new(),

@@ -12,14 +12,18 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::auth::google::lookups::LookupError;
+use crate::auth::google::tokeninfo::TokenInfoAnswer;
+use crate::auth::google::{self, GoogleBearer, GoogleError, GoogleMethod, GoogleTrust};
 use crate::auth::jwt::jwk::KeySet;
 use crate::auth::jwt::jwks::Refresh;
 use crate::auth::jwt::replay::JtiRefusal;
 use crate::auth::jwt::trust::{IssuerKind, JwtSettings, JwtTrust};
 use crate::auth::jwt::{JwtError, JwtParts, LEEWAY, MAX_JTI_BYTES, numeric_date};
 use crate::auth::material::{InlineIssuer, Material, MaterialCache, MaterialError};
-use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, HeadVerdict, TrustedIssuer};
+use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, HeadVerdict, Trust, TrustedIssuer};
 use crate::inbound::InboundRequest;
+use crate::oauth::throttle::SourceKey;
 use crate::telemetry::metrics::Dependency;
 
 /// Why a request was not authenticated.
@@ -34,12 +38,34 @@ pub enum AuthFailure {
     /// Our outage: the JWT issuer's keys could not be had (503).
     #[error("the JWT issuer's keys (JWKS) are unavailable")]
     JwksUnavailable,
+    /// Google could not say whether an access token is valid (503): it is
+    /// down, slow or answering errors, or this function's calls to it are
+    /// spent for the minute.
+    #[error("google token-info: {0}")]
+    GoogleUnavailable(String),
+    /// This source address spent its token-info calls (429).
+    #[error("google token-info: this address's calls are spent; retry in {retry_after_secs} s")]
+    GoogleLimited { retry_after_secs: u64 },
 }
 
-/// The material, the JWT issuers and the policy a request is checked with.
+impl From<LookupError> for AuthFailure {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::AddressLimited { retry_after_secs } => {
+                AuthFailure::GoogleLimited { retry_after_secs }
+            }
+            other => AuthFailure::GoogleUnavailable(other.to_string()),
+        }
+    }
+}
+
+/// The material, the JWT issuers, the `google` method's edges and the
+/// policy a request is checked with.
 pub struct Authenticator {
     pub material: Arc<MaterialCache>,
     pub trust: JwtTrust,
+    /// Set when the `google` method is on.
+    pub google: Option<GoogleMethod>,
     pub policy: AuthPolicy,
 }
 
@@ -55,8 +81,8 @@ impl Authenticator {
         waiting_on: &mut Option<Dependency>,
     ) -> Result<AuthMethod, AuthFailure> {
         let method = self
-            .check(request, waiting_on, |material, issuers| {
-                auth::authenticate_with_issuers(request, &material.auth, &self.policy, issuers, now)
+            .check(request, now, waiting_on, |material, trust| {
+                auth::authenticate_with_trust(request, &material.auth, &self.policy, trust, now)
             })
             .await?;
         if method == AuthMethod::Jwt {
@@ -103,13 +129,13 @@ impl Authenticator {
         now: SystemTime,
         waiting_on: &mut Option<Dependency>,
     ) -> Result<(), AuthFailure> {
-        self.check(request, waiting_on, |material, issuers| {
-            auth::authenticate_handshake_with_issuers(
+        self.check(request, now, waiting_on, |material, trust| {
+            auth::authenticate_handshake_with_trust(
                 request,
                 token,
                 &material.auth,
                 &self.policy,
-                issuers,
+                trust,
                 now,
             )
         })
@@ -125,19 +151,21 @@ impl Authenticator {
         now: SystemTime,
         waiting_on: &mut Option<Dependency>,
     ) -> Result<HeadVerdict, AuthFailure> {
-        self.check(head, waiting_on, |material, issuers| {
-            auth::screen_head_with_issuers(head, &material.auth, &self.policy, issuers, now)
+        self.check(head, now, waiting_on, |material, trust| {
+            auth::screen_head_with_trust(head, &material.auth, &self.policy, trust, now)
         })
         .await
     }
 
-    /// Runs `check` with the current material and key sets, refreshing each
-    /// once when the failure says it may be stale.
+    /// Runs `check` with the current material and key sets (and, for a
+    /// Google access token, Google's answer), refreshing each once when the
+    /// failure says it may be stale.
     async fn check<T>(
         &self,
         request: &InboundRequest,
+        now: SystemTime,
         waiting_on: &mut Option<Dependency>,
-        check: impl Fn(&Material, &[TrustedIssuer<'_>]) -> Result<T, AuthError>,
+        check: impl Fn(&Material, &Trust<'_>) -> Result<T, AuthError>,
     ) -> Result<T, AuthFailure> {
         *waiting_on = Some(Dependency::SecretsManager);
         let mut material = self.material.current().await?;
@@ -159,21 +187,36 @@ impl Authenticator {
         let builtin = (self.trust.builtin.as_ref())
             .filter(|_| bearer)
             .and_then(|b| b.settings(&request.origin));
-        let run = |material: &Material, remote_keys: Option<&KeySet>| {
-            let issuers = if bearer {
-                self.trusted_issuers(remote_keys, builtin.as_deref(), material)
-            } else {
-                Vec::new()
+        let google = self
+            .google_side(request, &material, now, waiting_on)
+            .await?;
+        let mut google_keys = google.keys.clone();
+        let run =
+            |material: &Material, remote_keys: Option<&KeySet>, google_keys: Option<&KeySet>| {
+                let issuers = if bearer {
+                    self.trusted_issuers(remote_keys, builtin.as_deref(), material)
+                } else {
+                    Vec::new()
+                };
+                let trust = Trust {
+                    issuers: &issuers,
+                    google: self.google.as_ref().map(|method| GoogleTrust {
+                        accounts: &material.auth.google_service_accounts,
+                        audiences: &method.audiences,
+                        required_scopes: &method.required_scopes,
+                        keys: google_keys,
+                        access: google.access.as_ref(),
+                    }),
+                };
+                check(material, &trust)
             };
-            check(material, &issuers)
-        };
-        let mut result = run(&material, remote_keys.as_deref());
+        let mut result = run(&material, remote_keys.as_deref(), google_keys.as_deref());
         if let Err(error) = &result
             && error.may_be_stale_material()
             && let Some(fresh) = self.material.refresh_after_miss().await
         {
             material = fresh;
-            result = run(&material, remote_keys.as_deref());
+            result = run(&material, remote_keys.as_deref(), google_keys.as_deref());
         }
         if let Err(error) = &result
             && error.may_be_stale_jwks()
@@ -187,18 +230,76 @@ impl Authenticator {
             match refresh {
                 Refresh::Fetched(fresh) => {
                     remote_keys = Some(fresh);
-                    result = run(&material, remote_keys.as_deref());
+                    result = run(&material, remote_keys.as_deref(), google_keys.as_deref());
                 }
                 Refresh::Unchanged => {}
                 // The key may exist but cannot be checked: Redox retries a 503.
                 Refresh::Unavailable => return Err(AuthFailure::JwksUnavailable),
             }
         }
+        if let Err(error) = &result
+            && error.may_be_stale_google_keys()
+            && let Some(method) = &self.google
+        {
+            *waiting_on = Some(Dependency::Jwks);
+            let refresh = method.keys.refresh_after_unknown_kid().await;
+            *waiting_on = None;
+            match refresh {
+                Refresh::Fetched(fresh) => {
+                    google_keys = Some(fresh);
+                    result = run(&material, remote_keys.as_deref(), google_keys.as_deref());
+                }
+                Refresh::Unchanged => {}
+                Refresh::Unavailable => return Err(AuthFailure::JwksUnavailable),
+            }
+        }
         result.map_err(|error| match error {
             // Our own outage, not the caller's fault: Redox retries a 503.
-            AuthError::Jwt(JwtError::KeysUnavailable) => AuthFailure::JwksUnavailable,
+            AuthError::Jwt(JwtError::KeysUnavailable)
+            | AuthError::Google(GoogleError::IdToken(JwtError::KeysUnavailable)) => {
+                AuthFailure::JwksUnavailable
+            }
             other => AuthFailure::Refused(other),
         })
+    }
+
+    /// What the `google` method needs for this request, fetched before the
+    /// (pure) checks run: Google's keys for an ID token (from their cache),
+    /// or Google's answer for an access token (cached, shared and capped by
+    /// the lookups). Nothing for a request without a Google credential.
+    async fn google_side(
+        &self,
+        request: &InboundRequest,
+        material: &Material,
+        now: SystemTime,
+        waiting_on: &mut Option<Dependency>,
+    ) -> Result<GoogleSide, AuthFailure> {
+        let mut side = GoogleSide::default();
+        let Some(method) = &self.google else {
+            return Ok(side);
+        };
+        match auth::google_credential(request, &material.auth, &self.policy) {
+            Some(GoogleBearer::IdToken(_)) => {
+                *waiting_on = Some(Dependency::Jwks);
+                side.keys = method.keys.current().await;
+                *waiting_on = None;
+            }
+            Some(GoogleBearer::AccessToken(token)) => {
+                let accounts = &material.auth.google_service_accounts;
+                let source = SourceKey::of(request.origin.source_ip.as_deref());
+                *waiting_on = Some(Dependency::GoogleTokenInfo);
+                let answer = method
+                    .lookups
+                    .lookup(token, source, now, |info| {
+                        google::names_pinned_account(info, accounts)
+                    })
+                    .await?;
+                *waiting_on = None;
+                side.access = Some(answer);
+            }
+            None => {}
+        }
+        Ok(side)
     }
 
     /// Whether the request carries a Bearer value while `jwt` is on: only
@@ -250,6 +351,13 @@ impl Authenticator {
         );
         issuers
     }
+}
+
+/// What the `google` method fetched for one request.
+#[derive(Default)]
+struct GoogleSide {
+    keys: Option<Arc<KeySet>>,
+    access: Option<TokenInfoAnswer>,
 }
 
 /// The `jti` a verified bearer token spends, when the `jwt_issuers` entry

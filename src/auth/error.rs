@@ -10,7 +10,7 @@
 )]
 
 use crate::auth::jwt::trust::IssuerKind;
-use crate::auth::{iam, jwt, sigv4};
+use crate::auth::{google, iam, jwt, sigv4};
 
 /// Every reason a credential is refused. The variant is logged; the client
 /// only ever sees one generic message.
@@ -34,6 +34,8 @@ pub enum AuthError {
     Iam(#[from] iam::IamError),
     #[error("jwt: {0}")]
     Jwt(#[from] jwt::JwtError),
+    #[error("google: {0}")]
+    Google(#[from] google::GoogleError),
 }
 
 impl AuthError {
@@ -62,13 +64,22 @@ impl AuthError {
                 }
                 | jwt::JwtError::UntrustedIssuer,
             ) => true,
+            // A service account pinned since the cache was filled.
+            AuthError::Google(google::GoogleError::NotPinned { .. }) => true,
             AuthError::Jwt(_)
+            | AuthError::Google(_)
             | AuthError::NoCredential
             | AuthError::RepeatedCredentialHeader(_)
             | AuthError::UnsupportedAuthorizationScheme
             | AuthError::HandshakeWithoutToken
             | AuthError::Iam(_) => false,
         }
+    }
+
+    /// Whether a fresher key set from Google could turn this refusal into
+    /// an acceptance (Google rotated its signing keys).
+    pub fn may_be_stale_google_keys(&self) -> bool {
+        matches!(self, AuthError::Google(error) if error.may_be_stale_keys())
     }
 
     /// Whether a fresher JWKS from the remote issuer could turn this refusal

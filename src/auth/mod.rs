@@ -3,8 +3,9 @@
 //! - [`policy`]: the enabled methods and how their verdicts combine (pure);
 //!   [`error`]: every refusal ([`AuthError`]); [`credential`]: what the
 //!   `authorization` header carries.
-//! - [`token`], [`sigv4`], [`iam`], [`jwt`]: one method each (pure, clock
-//!   injected); [`jwt`] also holds the issuers it trusts and their key sets.
+//! - [`token`], [`sigv4`], [`iam`], [`jwt`], [`google`]: one method each
+//!   (pure, clock injected); [`jwt`] also holds the issuers it trusts and
+//!   their key sets, [`google`] its token-info lookups.
 //! - [`authenticator`]: checks one request with the current material and
 //!   key sets, refreshing them once when a failure says they may be stale.
 //! - [`material`]: what credentials are checked against (tokens, SigV4
@@ -13,6 +14,7 @@
 pub mod authenticator;
 pub mod credential;
 pub mod error;
+pub mod google;
 pub mod iam;
 pub mod jwt;
 pub mod material;

@@ -1,12 +1,16 @@
 //! Authentication: decides whether a push comes from Redox.
 //!
-//! Each method (`token`, `sigv4`, `iam`, `jwt`) looks at the credential it
-//! owns and says *not presented*, *verified*, or *failed* with a typed
-//! [`AuthError`]. A request passes when at least one enabled method verifies
-//! it and no credential it presents for an enabled method fails (SPEC 3.3).
-//! With `jwt` on, a Bearer value that is a verification token (or repeats the
-//! `verification-token` header) belongs to `token`; any other is a JWT. The
-//! module is pure: material, key sets and the clock come in as arguments.
+//! Each method (`token`, `sigv4`, `iam`, `jwt`, `google`) looks at the
+//! credential it owns and says *not presented*, *verified*, or *failed*
+//! with a typed [`AuthError`]. A request passes when at least one enabled
+//! method verifies it and no credential it presents for an enabled method
+//! fails (SPEC 3.3). One `authorization: Bearer` header carries four kinds
+//! of value, told apart from the value alone: a verification token (it is
+//! a configured one, or repeats the `verification-token` header) belongs to
+//! `token`; with `google` on, a Google access token (`ya29.…`) or a JWT whose
+//! `iss` is Google's belongs to `google`; any other is a JWT for `jwt`. The
+//! module is pure: material, key sets, Google's answers and the clock come
+//! in as arguments.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -21,6 +25,7 @@ use subtle::ConstantTimeEq;
 
 pub use crate::auth::credential::{Credential, authorization_credential};
 pub use crate::auth::error::AuthError;
+use crate::auth::google::{self, GoogleBearer, GoogleTrust};
 use crate::auth::material::{AuthMaterial, TokenDigest};
 use crate::auth::{iam, jwt, sigv4, token};
 use crate::inbound::InboundRequest;
@@ -34,14 +39,17 @@ pub enum AuthMethod {
     Sigv4,
     Iam,
     Jwt,
+    /// Google-issued credentials of pinned service accounts.
+    Google,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 5] = [
         AuthMethod::Token,
         AuthMethod::Sigv4,
         AuthMethod::Iam,
         AuthMethod::Jwt,
+        AuthMethod::Google,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +58,7 @@ impl AuthMethod {
             AuthMethod::Sigv4 => "sigv4",
             AuthMethod::Iam => "iam",
             AuthMethod::Jwt => "jwt",
+            AuthMethod::Google => "google",
         }
     }
 
@@ -99,25 +108,68 @@ fn same_value(first: &str, second: &str) -> bool {
     )
 }
 
-/// The Bearer value to check as a JWT, if any: with `jwt` enabled, a Bearer
-/// that is neither a configured verification token nor a copy of the
-/// `verification-token` header (or handshake token) Redox sent with it.
-fn jwt_bearer<'a>(
+/// A Bearer value that another method than `token` owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignedBearer<'a> {
+    Jwt(&'a str),
+    Google(GoogleBearer<'a>),
+}
+
+/// What a Bearer value is, decided from the value alone (no outside call):
+/// with `jwt` or `google` on, a Bearer that is neither a configured
+/// verification token nor a copy of the `verification-token` header (or
+/// handshake token) Redox sent with it is a credential of its own; with
+/// `google` on, a Google-shaped one (an access token's `ya29.` form, or a
+/// JWT whose `iss` is Google's) is `google`'s, any other `jwt`'s.
+fn signed_bearer<'a>(
     credential: &Credential<'a>,
     companion_token: Option<&str>,
     material: &AuthMaterial,
     policy: &AuthPolicy,
-) -> Option<&'a str> {
+) -> Option<SignedBearer<'a>> {
     let Credential::Bearer(value) = *credential else {
         return None;
     };
-    if !policy.is_enabled(AuthMethod::Jwt) {
+    let jwt_on = policy.is_enabled(AuthMethod::Jwt);
+    let google_on = policy.is_enabled(AuthMethod::Google);
+    if !jwt_on && !google_on {
         return None;
     }
     let is_token = policy.is_enabled(AuthMethod::Token)
         && (companion_token.is_some_and(|token| same_value(token, value))
             || token::token_matches(material, value.as_bytes()));
-    (!is_token).then_some(value)
+    if is_token {
+        return None;
+    }
+    if google_on && let Some(google) = google::google_bearer(value) {
+        return Some(SignedBearer::Google(google));
+    }
+    jwt_on.then_some(SignedBearer::Jwt(value))
+}
+
+/// The Google credential a push carries for the `google` method, if any,
+/// decided as the checks decide it: the authenticator looks an access
+/// token up (or fetches Google's keys) only for it.
+pub fn google_credential<'a>(
+    request: &'a InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+) -> Option<GoogleBearer<'a>> {
+    let credential = authorization_credential(request).ok()?;
+    let header = verification_token_header(request).ok()?;
+    match signed_bearer(&credential, header, material, policy)? {
+        SignedBearer::Google(google) => Some(google),
+        SignedBearer::Jwt(_) => None,
+    }
+}
+
+/// What a request's credentials are checked against besides the auth
+/// material, as fetched for this request: the JWT issuers with their key
+/// sets, and what the `google` method trusts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trust<'a> {
+    pub issuers: &'a [TrustedIssuer<'a>],
+    pub google: Option<GoogleTrust<'a>>,
 }
 
 /// What a check can see of the request.
@@ -208,18 +260,19 @@ fn check_signed<'a>(
     companion_token: Option<&str>,
     material: &AuthMaterial,
     policy: &AuthPolicy,
-    issuers: &[TrustedIssuer<'_>],
+    trust: &Trust<'_>,
     now: SystemTime,
 ) -> Result<Signed<'a>, AuthError> {
     let credential = authorization_credential(request)?;
-    let jwt = jwt_bearer(&credential, companion_token, material, policy);
+    let bearer = signed_bearer(&credential, companion_token, material, policy);
     let mut signed = Signed {
         verified: None,
         awaits_body: false,
         credential,
-        // A JWT and a verification-token header are two credentials: each
-        // is checked by itself, and both must pass.
-        for_token: if jwt.is_some() {
+        // A JWT (or a Google credential) and a verification-token header
+        // are two credentials: each is checked by itself, and both must
+        // pass.
+        for_token: if bearer.is_some() {
             Credential::None
         } else {
             credential
@@ -247,11 +300,21 @@ fn check_signed<'a>(
         };
         signed.record(AuthMethod::Sigv4, outcome)?;
     }
-    if let Some(bearer) = jwt {
-        let outcome = jwt::verify_jwt(bearer, issuers, now)
-            .map(|_| ())
-            .map_err(AuthError::from);
-        signed.record(AuthMethod::Jwt, Some(outcome))?;
+    match bearer {
+        Some(SignedBearer::Jwt(token)) => {
+            let outcome = jwt::verify_jwt(token, trust.issuers, now)
+                .map(|_| ())
+                .map_err(AuthError::from);
+            signed.record(AuthMethod::Jwt, Some(outcome))?;
+        }
+        Some(SignedBearer::Google(credential)) => {
+            let google = trust.google.unwrap_or(GoogleTrust::NOTHING);
+            let outcome = google::verify_google(credential, &google, now)
+                .map(|_| ())
+                .map_err(AuthError::from);
+            signed.record(AuthMethod::Google, Some(outcome))?;
+        }
+        None => {}
     }
     Ok(signed)
 }
@@ -272,7 +335,23 @@ pub fn authenticate_with_issuers(
     issuers: &[TrustedIssuer<'_>],
     now: SystemTime,
 ) -> Result<AuthMethod, AuthError> {
-    let signed = check_push(request, Seen::Whole, material, policy, issuers, now)?;
+    let trust = Trust {
+        issuers,
+        google: None,
+    };
+    authenticate_with_trust(request, material, policy, &trust, now)
+}
+
+/// Authenticates a push against everything `trust` holds. Returns the
+/// method that verified it.
+pub fn authenticate_with_trust(
+    request: &InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    trust: &Trust<'_>,
+    now: SystemTime,
+) -> Result<AuthMethod, AuthError> {
+    let signed = check_push(request, Seen::Whole, material, policy, trust, now)?;
     signed.verified.ok_or(AuthError::NoCredential)
 }
 
@@ -282,16 +361,16 @@ fn check_push<'a>(
     seen: Seen,
     material: &AuthMaterial,
     policy: &AuthPolicy,
-    issuers: &[TrustedIssuer<'_>],
+    trust: &Trust<'_>,
     now: SystemTime,
 ) -> Result<Signed<'a>, AuthError> {
+    let bearer_may_be_signed =
+        policy.is_enabled(AuthMethod::Jwt) || policy.is_enabled(AuthMethod::Google);
     let header_token = match authorization_credential(request)? {
-        Credential::Bearer(_) if policy.is_enabled(AuthMethod::Jwt) => {
-            verification_token_header(request)?
-        }
+        Credential::Bearer(_) if bearer_may_be_signed => verification_token_header(request)?,
         _ => None,
     };
-    let mut signed = check_signed(request, seen, header_token, material, policy, issuers, now)?;
+    let mut signed = check_signed(request, seen, header_token, material, policy, trust, now)?;
     if policy.is_enabled(AuthMethod::Token) {
         let outcome = token::check_token(request, &signed.for_token, material);
         signed.record(AuthMethod::Token, outcome)?;
@@ -312,7 +391,22 @@ pub fn screen_head_with_issuers(
     issuers: &[TrustedIssuer<'_>],
     now: SystemTime,
 ) -> Result<HeadVerdict, AuthError> {
-    let signed = check_push(head, Seen::Head, material, policy, issuers, now)?;
+    let trust = Trust {
+        issuers,
+        google: None,
+    };
+    screen_head_with_trust(head, material, policy, &trust, now)
+}
+
+/// [`screen_head_with_issuers`] against everything `trust` holds.
+pub fn screen_head_with_trust(
+    head: &InboundRequest,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    trust: &Trust<'_>,
+    now: SystemTime,
+) -> Result<HeadVerdict, AuthError> {
+    let signed = check_push(head, Seen::Head, material, policy, trust, now)?;
     Ok(match signed.verified {
         Some(method) => HeadVerdict::Verified(method),
         None if signed.awaits_body => HeadVerdict::AwaitsBody,
@@ -356,6 +450,22 @@ pub fn authenticate_handshake_with_issuers(
     issuers: &[TrustedIssuer<'_>],
     now: SystemTime,
 ) -> Result<(), AuthError> {
+    let trust = Trust {
+        issuers,
+        google: None,
+    };
+    authenticate_handshake_with_trust(request, token_in_message, material, policy, &trust, now)
+}
+
+/// [`authenticate_handshake_with_issuers`] against everything `trust` holds.
+pub fn authenticate_handshake_with_trust(
+    request: &InboundRequest,
+    token_in_message: Option<&str>,
+    material: &AuthMaterial,
+    policy: &AuthPolicy,
+    trust: &Trust<'_>,
+    now: SystemTime,
+) -> Result<(), AuthError> {
     let header = verification_token_header(request)?;
     let companion = header.or(token_in_message);
     let mut signed = check_signed(
@@ -364,7 +474,7 @@ pub fn authenticate_handshake_with_issuers(
         companion,
         material,
         policy,
-        issuers,
+        trust,
         now,
     )?;
     signed.finish_with_iam(request, policy)?;

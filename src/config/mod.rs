@@ -14,9 +14,11 @@ use crate::auth::AuthMethod;
 use crate::oauth::throttle::FailureLimits;
 use crate::sink::sqs::{FifoGroup, valid_group_id};
 
+mod google;
 mod remote_jwt;
 mod server;
 
+pub use google::GoogleConfig;
 pub use remote_jwt::RemoteJwtConfig;
 use remote_jwt::remote_jwt;
 use server::server_config;
@@ -80,6 +82,8 @@ pub struct Config {
     pub lambda: bool,
     /// A remote JWT issuer (`REDOX_JWT_*`), when configured.
     pub jwt_remote: Option<RemoteJwtConfig>,
+    /// The `google` method's settings (`REDOX_GOOGLE_*`).
+    pub google: GoogleConfig,
     /// The built-in OAuth issuer's public base URL (`REDOX_OAUTH_ISSUER`),
     /// or [`AUTO_ISSUER`]: the one AWS states for each request.
     pub oauth_issuer: Option<String>,
@@ -150,6 +154,7 @@ impl Config {
             ));
         }
         let jwt_remote = remote_jwt(&get)?;
+        let google = google::google(&get)?;
         let oauth_issuer = match get("REDOX_OAUTH_ISSUER") {
             None => None,
             Some(AUTO_ISSUER) => Some(AUTO_ISSUER.to_owned()),
@@ -346,6 +351,7 @@ impl Config {
             deadline_margin,
             lambda,
             jwt_remote,
+            google,
             oauth_issuer,
             oauth_token_ttl: Duration::from_secs(number(
                 get,

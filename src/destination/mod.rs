@@ -89,6 +89,7 @@ impl Destination {
     fn failed_dependency(&self, refusal: &Refusal, record: &RequestRecord) -> Option<Dependency> {
         match refusal {
             Refusal::MaterialUnavailable(_) => Some(Dependency::SecretsManager),
+            Refusal::GoogleUnavailable(_) => Some(Dependency::GoogleTokenInfo),
             Refusal::JwksUnavailable
             | Refusal::OAuth(crate::oauth::OAuthError::ClientKeysUnavailable) => {
                 Some(Dependency::Jwks)

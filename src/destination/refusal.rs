@@ -32,6 +32,12 @@ pub enum Refusal {
     MaterialUnavailable(#[from] MaterialError),
     #[error("the JWT issuer's keys (JWKS) are unavailable")]
     JwksUnavailable,
+    /// Google could not say whether an access token is valid.
+    #[error("google token-info unavailable: {0}")]
+    GoogleUnavailable(String),
+    /// The source address spent its token-info calls for now.
+    #[error("the address's google token-info calls are spent; retry in {retry_after_secs} s")]
+    GoogleLimited { retry_after_secs: u64 },
     #[error("token endpoint: {0}")]
     OAuth(#[from] OAuthError),
     #[error("{0}")]
@@ -79,7 +85,10 @@ impl Refusal {
             Refusal::Handshake(_) => "invalid_challenge",
             Refusal::Unauthorized(_) => "unauthorized",
             Refusal::SynchronousQuery(_) => "sync_query_not_supported",
-            Refusal::MaterialUnavailable(_) | Refusal::JwksUnavailable => "auth_unavailable",
+            Refusal::MaterialUnavailable(_)
+            | Refusal::JwksUnavailable
+            | Refusal::GoogleUnavailable(_) => "auth_unavailable",
+            Refusal::GoogleLimited { .. } => "too_many_requests",
             Refusal::OAuth(error) => error.error_code(),
             Refusal::Sink(SinkError::TooLarge { .. }) => "payload_too_large",
             Refusal::Sink(_) => "queue_unavailable",
@@ -154,8 +163,15 @@ impl Refusal {
             Refusal::Sink(SinkError::TooLarge { .. }) => {
                 HttpResponse::error(413, code, &self.to_string())
             }
+            Refusal::GoogleLimited { retry_after_secs } => HttpResponse::error(
+                429,
+                code,
+                "Too many requests from this address; the message was not queued. Retry later.",
+            )
+            .with_header("retry-after", retry_after_secs.max(&1).to_string()),
             Refusal::MaterialUnavailable(_)
             | Refusal::JwksUnavailable
+            | Refusal::GoogleUnavailable(_)
             | Refusal::Sink(_)
             | Refusal::DeadlineExceeded(_) => {
                 HttpResponse::error(503, code, "The message was not queued; retry later.")
@@ -201,6 +217,10 @@ impl From<AuthFailure> for Refusal {
             AuthFailure::Refused(error) => Refusal::Unauthorized(error),
             AuthFailure::MaterialUnavailable(error) => Refusal::MaterialUnavailable(error),
             AuthFailure::JwksUnavailable => Refusal::JwksUnavailable,
+            AuthFailure::GoogleUnavailable(why) => Refusal::GoogleUnavailable(why),
+            AuthFailure::GoogleLimited { retry_after_secs } => {
+                Refusal::GoogleLimited { retry_after_secs }
+            }
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum Dependency {
     S3,
     SecretsManager,
     Jwks,
+    /// Google's token-info endpoint (the `google` method's access tokens).
+    GoogleTokenInfo,
     /// The local spool folder (local server only).
     Spool,
 }
@@ -32,6 +34,7 @@ impl Dependency {
             Dependency::S3 => "S3",
             Dependency::SecretsManager => "SecretsManager",
             Dependency::Jwks => "JWKS",
+            Dependency::GoogleTokenInfo => "GoogleTokenInfo",
             Dependency::Spool => "Spool",
         }
     }

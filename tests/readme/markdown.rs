@@ -30,6 +30,7 @@ pub fn need(word: &str) -> Option<Need> {
     Some(match word {
         "emulator" => Need::Emulator,
         "aws" => Need::Unavailable("needs an AWS account"),
+        "google" => Need::Unavailable("needs a Google Cloud account (gcloud)"),
         "docker" => Need::Unavailable("needs a container daemon (Docker)"),
         "cargo-lambda" => Need::Unavailable(
             "`cargo lambda watch` builds the crate itself (a second, debug build); \
@@ -161,7 +162,9 @@ fn marker(line: &str) -> Result<Option<Marker>, String> {
         .filter(|w| !w.is_empty())
         .map(|w| {
             need(w).ok_or_else(|| {
-                format!("needs: {w:?} is not one of emulator, aws, docker, cargo-lambda, repo")
+                format!(
+                    "needs: {w:?} is not one of emulator, aws, google, docker, cargo-lambda, repo"
+                )
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -236,8 +239,9 @@ pub fn parse(text: &str) -> Result<Readme, Vec<String>> {
             (None, false) => {}
             (None, true) => errors.push(format!(
                 "README.md:{number}: a shell block without a marker: put \
-                 `<!-- walkthrough: NAME -->` before it (with `needs: aws`, `docker`, \
-                 `cargo-lambda` or `repo` when the test cannot run it; README: Development)"
+                 `<!-- walkthrough: NAME -->` before it (with `needs: aws`, `google`, \
+                 `docker`, `cargo-lambda` or `repo` when the test cannot run it; README: \
+                 Development)"
             )),
             (Some((at, Marker::Setup)), true) => {
                 if setup.is_some() {

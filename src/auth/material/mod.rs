@@ -27,6 +27,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::auth::google::ServiceAccount;
 use crate::auth::jwt::jwk::{KeySet, SigningKey};
 use crate::auth::jwt::trust::JwtSettings;
 use strength::Weakness;
@@ -427,6 +428,10 @@ pub struct AuthMaterial {
     /// Issuers of bearer JWTs with their keys inline (JWT Bearer without
     /// hosting a JWKS).
     pub jwt_issuers: Vec<InlineIssuer>,
+    /// Google service accounts whose credentials the `google` method
+    /// accepts (Google Workload Identity Federation, OAuth 2.0 with JWT
+    /// Bearer for GCP).
+    pub google_service_accounts: Vec<ServiceAccount>,
 }
 
 impl AuthMaterial {
@@ -494,10 +499,20 @@ impl AuthMaterial {
                 None => self.jwt_issuers.push(issuer),
             }
         }
+        // As with tokens, an account the previous version trusted keeps
+        // working until the next rotation.
+        for account in other.google_service_accounts {
+            if !self.google_service_accounts.contains(&account) {
+                self.google_service_accounts.push(account);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.token_digests.is_empty() && self.sigv4_keys.is_empty() && self.jwt_issuers.is_empty()
+        self.token_digests.is_empty()
+            && self.sigv4_keys.is_empty()
+            && self.jwt_issuers.is_empty()
+            && self.google_service_accounts.is_empty()
     }
 }
 

@@ -15,6 +15,7 @@ use super::{
     ClientAuthentication, DEFAULT_INLINE_TOKEN_LIFETIME, InlineIssuer, Material, MaterialError,
     PublicKeys, SigV4Key, client_secret_digest, valid_scope_token,
 };
+use crate::auth::google::ServiceAccount;
 use crate::auth::jwt::caller::{CallerClaim, CallerPin, valid_caller};
 use crate::auth::jwt::trust::JwtSettings;
 
@@ -57,6 +58,7 @@ impl Material {
                 "oauth_clients",
                 "oauth_signing_keys",
                 "jwt_issuers",
+                "google_service_accounts",
             ],
         )?;
         let mut material = Material::default();
@@ -108,8 +110,62 @@ impl Material {
             }
             material.auth.jwt_issuers.push(issuer);
         }
+        for (at, entry) in array(fields, "google_service_accounts")? {
+            let account = google_service_account(entry, &at)?;
+            if material.auth.google_service_accounts.contains(&account) {
+                return Err(MaterialError::Invalid(format!(
+                    "{at}: is the same as an earlier entry"
+                )));
+            }
+            material.auth.google_service_accounts.push(account);
+        }
         Ok(material)
     }
+}
+
+/// A `google_service_accounts` entry: a Google service account trusted to
+/// push, by its unique id (digits, never reused), its email (as Google
+/// spells service accounts), or both.
+fn google_service_account(entry: &Value, at: &str) -> Result<ServiceAccount, MaterialError> {
+    let fields = object(entry, at)?;
+    only_fields(fields, at, &["unique_id", "email"])?;
+    let optional = |name: &str| {
+        fields
+            .get(name)
+            .map(|value| string(value, &format!("{at}.{name}")))
+            .transpose()
+    };
+    let unique_id = optional("unique_id")?;
+    let email = optional("email")?;
+    if unique_id.is_none() && email.is_none() {
+        return Err(MaterialError::Invalid(format!(
+            "{at}: give unique_id, email or both"
+        )));
+    }
+    if let Some(id) = unique_id
+        && (id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(MaterialError::Invalid(format!(
+            "{at}.unique_id: is not a service account's unique id (up to 32 digits; \
+             gcloud iam service-accounts describe EMAIL --format='value(uniqueId)')"
+        )));
+    }
+    if let Some(email) = email {
+        let well_formed = email.len() <= 254
+            && email.bytes().all(|b| b.is_ascii_graphic())
+            && email
+                .split_once('@')
+                .is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
+        if !well_formed {
+            return Err(MaterialError::Invalid(format!(
+                "{at}.email: is not an email address"
+            )));
+        }
+    }
+    Ok(ServiceAccount {
+        unique_id: unique_id.map(str::to_owned),
+        email: email.map(str::to_owned),
+    })
 }
 
 /// How an `oauth_clients` entry authenticates: exactly one of
