@@ -17,16 +17,18 @@
 //!                   container behind an ALB for bodies over 6 MB):
 //!                   mod.rs accept loop, connection cap and drain;
 //!                   connection.rs idle/head/busy deadlines on the socket;
-//!                   request.rs one request read and answered; budget.rs
-//!                   the memory for bodies in flight; limits.rs defaults
-//!                   from the host; forwarded.rs the client address behind
-//!                   the ALB (pure); health.rs /healthz; accept.rs back-off
+//!                   request.rs one request read (its head decided before
+//!                   its body) and answered; clients.rs each client
+//!                   address's share; budget.rs the memory for bodies in
+//!                   flight; limits.rs defaults from the host; forwarded.rs
+//!                   the client address behind the ALB (pure); health.rs
+//!                   /healthz; accept.rs back-off
 //!   guard.rs        a panic in one request becomes that request's 500
 //!   malloc_tuning.rs  glibc's allocator tuned for each mode
 //! inbound.rs      the one request value every front door produces
 //! destination/    one request in, one answer and one log line out
 //!   mod.rs          the deadline, and routing: OAuth endpoints or the table
-//!   decide.rs       the decision table of SPEC 3.2
+//!   decide.rs       the decision table of SPEC 3.2, from the head and whole
 //!   oauth.rs        the built-in issuer's two endpoints
 //!   refusal.rs      every refusal, and the one place it becomes HTTP
 //!   log.rs          the request's log line / EMF record
@@ -43,6 +45,9 @@
 //!                   key sets (HTTPS fetch, stale-while-revalidate cache),
 //!                   trust.rs issuers trusted, caller.rs who may present
 //!                   their tokens, replay.rs jtis used
+//!   google/         mod.rs Google ID and access tokens of pinned service
+//!                   accounts (pure); tokeninfo.rs Google's answers and
+//!                   the HTTPS edge; lookups.rs their cache and call caps
 //!   material/       what credentials are checked against: types (mod.rs),
 //!                   parse.rs, public_keys.rs (pasted JWK Sets), source.rs,
 //!                   secrets_manager.rs, cache.rs
@@ -61,9 +66,12 @@
 //!                 media_type.rs (the Content-Type S3 is given)
 //! response.rs     the answer value every front door writes back
 //! telemetry/      logging set-up (mod.rs) and CloudWatch EMF (metrics.rs)
-//! config/        the environment, validated (mod.rs; server.rs: server
-//!                 mode's settings; remote_jwt.rs: REDOX_JWT_*); app.rs
-//!                 wires it at start-up
+//! config/         the environment, validated (mod.rs; server.rs: server
+//!                 mode's settings; remote_jwt.rs: REDOX_JWT_*; google.rs:
+//!                 REDOX_GOOGLE_*)
+//! app/            start-up: aws.rs clients, material.rs the material's
+//!                 first fetch, methods.rs the methods on and each one's
+//!                 start-up (jwt.rs, google.rs), sink.rs
 //! clock.rs        UTC time without a date crate
 //! work.rs         a step counter that holds pre-auth parsing to linear work
 //! ```
