@@ -58,8 +58,7 @@
 //!                 every other file here), request.rs (the token request,
 //!                 form or JSON, parsed once), client_auth.rs (secrets),
 //!                 assertion.rs (SMART client assertions), replay.rs (jtis
-//!                 used), scope.rs, mint.rs (tokens, JWKS), throttle.rs
-//!                 (failures per source address)
+//!                 used), scope.rs, mint.rs (tokens, JWKS)
 //! sink/           where accepted messages go: mod.rs (trait, message),
 //!                 sqs.rs (SQS + S3 offload), sqs_body.rs (the SendMessage
 //!                 body escaped once), spool.rs (local folder),
@@ -72,6 +71,8 @@
 //! app/            start-up: aws.rs clients, material.rs the material's
 //!                 first fetch, methods.rs the methods on and each one's
 //!                 start-up (jwt.rs, google.rs), sink.rs
+//! throttle.rs     attempts per source address (GCRA): the token
+//!                 endpoint's failures, Google token-info lookups
 //! clock.rs        UTC time without a date crate
 //! work.rs         a step counter that holds pre-auth parsing to linear work
 //! ```
@@ -106,4 +107,5 @@ pub mod redox;
 pub mod response;
 pub mod sink;
 pub mod telemetry;
+pub mod throttle;
 pub mod work;

@@ -3224,7 +3224,7 @@ fn throttle_case() -> impl Strategy<Value = ThrottleCase> {
 
 #[test]
 fn fuzz_failure_throttle_against_a_model() {
-    use redox_destination::oauth::throttle::{FailureLimits, FailureThrottle, SourceKey, WINDOW};
+    use redox_destination::throttle::{FailureLimits, FailureThrottle, SourceKey, WINDOW};
     fuzz("failure_throttle_model", throttle_case(), |case| {
         let throttle = FailureThrottle::new(FailureLimits {
             per_address: case.per_address,
@@ -3290,10 +3290,10 @@ fn fuzz_failure_throttle_against_a_model() {
 
 /// A second look at the throttle after an attempt, given straight back.
 fn reserved_retry(
-    throttle: &redox_destination::oauth::throttle::FailureThrottle,
-    key: redox_destination::oauth::throttle::SourceKey,
+    throttle: &redox_destination::throttle::FailureThrottle,
+    key: redox_destination::throttle::SourceKey,
     now: SystemTime,
-) -> Result<(), redox_destination::oauth::throttle::Throttled> {
+) -> Result<(), redox_destination::throttle::Throttled> {
     throttle
         .reserve(key, now)
         .map(|attempt| attempt.succeeded())

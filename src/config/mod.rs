@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthMethod;
-use crate::oauth::throttle::FailureLimits;
+use crate::throttle::FailureLimits;
 use crate::sink::sqs::{FifoGroup, valid_group_id};
 
 mod google;

@@ -14,7 +14,7 @@ use crate::auth::material::Material;
 use crate::inbound::InboundRequest;
 use crate::oauth::assertion::jwks_url_of;
 use crate::oauth::request::PresentedClient;
-use crate::oauth::throttle::{Attempt, SourceKey};
+use crate::throttle::{Attempt, SourceKey};
 use crate::oauth::{
     self, AssertionError, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest,
 };

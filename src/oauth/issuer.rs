@@ -10,7 +10,7 @@
 //! scope decided ([`super::scope`]), a token signed ([`super::mint`]).
 //! Pure but for the replay record: the material, a `jwks_url` client's
 //! fetched keys and the clock come in; failed attempts are counted by the
-//! caller ([`super::throttle`]).
+//! caller ([`crate::throttle`]).
 
 #![deny(
     clippy::indexing_slicing,
@@ -33,7 +33,7 @@ use crate::auth::jwt::jwks::ClientKeySets;
 use crate::auth::jwt::trust::BuiltinBase;
 use crate::auth::material::{IssuerMaterial, OAuthClient};
 use crate::inbound::{InboundRequest, Origin};
-use crate::oauth::throttle::{FailureLimits, FailureThrottle};
+use crate::throttle::{FailureLimits, FailureThrottle};
 
 pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";

@@ -10,8 +10,10 @@
 //!   (SMART Backend Services), and [`replay`]: the `jti`s already used.
 //! - [`scope`]: which scopes a client is granted.
 //! - [`mint`]: the access tokens it signs and its JWKS document.
-//! - [`throttle`]: failed attempts per source address, so guessing client
-//!   secrets cannot go on and nobody can lock Redox out.
+//!
+//! Failed attempts are counted per source address by
+//! [`crate::throttle`], so guessing client secrets cannot go on and nobody
+//! can lock Redox out.
 
 pub mod assertion;
 pub mod client_auth;
@@ -21,7 +23,6 @@ pub mod mint;
 pub mod replay;
 pub mod request;
 pub mod scope;
-pub mod throttle;
 
 pub use client_auth::matching_client;
 pub use error::{AssertionError, OAuthError};

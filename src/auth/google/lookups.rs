@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use super::tokeninfo::{AccessTokenInfo, TokenInfoAnswer, TokenInfoError, TokenInfoSource};
-use crate::oauth::throttle::{FailureLimits, FailureThrottle, SourceKey};
+use crate::throttle::{FailureLimits, FailureThrottle, SourceKey};
 
 /// How long a refusal is remembered.
 pub const REFUSAL_TTL: Duration = Duration::from_secs(60);

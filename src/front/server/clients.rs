@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::oauth::throttle::SourceKey;
+use crate::throttle::SourceKey;
 
 /// Each client's share of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

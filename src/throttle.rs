@@ -1,7 +1,9 @@
-//! Failure throttling for the built-in token endpoint (SPEC 3.2: a burst of
-//! failed client authentications is answered 429 with `Retry-After` to the
-//! failing source address; a correct credential from another address is
-//! never refused for them).
+//! Attempts counted per source address: the built-in token endpoint's
+//! failed client authentications (SPEC 3.2: a burst of them is answered 429
+//! with `Retry-After` to the failing source address; a correct credential
+//! from another address is never refused for them), and the `google`
+//! method's token-info lookups. Below both; [`SourceKey`] is also what
+//! server mode counts each client's share under.
 //!
 //! Failures are counted per *source address* (the address AWS or the socket
 //! states, never a client header; IPv6 by its /64, since one host usually
