@@ -22,9 +22,9 @@ use redox_destination::auth::{AuthMethod, AuthPolicy};
 use redox_destination::destination::Destination;
 use redox_destination::inbound::{FrontDoor, InboundRequest, Origin};
 use redox_destination::oauth::BuiltinIssuer;
-use redox_destination::throttle::FailureLimits;
 use redox_destination::response::HttpResponse;
 use redox_destination::sink::{QueuedMessage, Sink, SinkError};
+use redox_destination::throttle::FailureLimits;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "rdx-verif-security-tests-1";

@@ -23,8 +23,8 @@ use crate::auth::jwt::{JwtError, JwtParts, LEEWAY, MAX_JTI_BYTES, numeric_date};
 use crate::auth::material::{InlineIssuer, Material, MaterialCache, MaterialError};
 use crate::auth::{self, AuthError, AuthMethod, AuthPolicy, HeadVerdict, Trust, TrustedIssuer};
 use crate::inbound::InboundRequest;
-use crate::throttle::SourceKey;
 use crate::telemetry::metrics::Dependency;
+use crate::throttle::SourceKey;
 
 /// Why a request was not authenticated.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::AuthMethod;
-use crate::throttle::FailureLimits;
 use crate::sink::sqs::{FifoGroup, valid_group_id};
+use crate::throttle::FailureLimits;
 
 mod google;
 mod remote_jwt;

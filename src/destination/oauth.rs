@@ -14,11 +14,11 @@ use crate::auth::material::Material;
 use crate::inbound::InboundRequest;
 use crate::oauth::assertion::jwks_url_of;
 use crate::oauth::request::PresentedClient;
-use crate::throttle::{Attempt, SourceKey};
 use crate::oauth::{
     self, AssertionError, BuiltinIssuer, Endpoint, IssuedToken, OAuthError, TokenRequest,
 };
 use crate::response::HttpResponse;
+use crate::throttle::{Attempt, SourceKey};
 
 impl Destination {
     /// Answers the built-in issuer's token and JWKS endpoints.

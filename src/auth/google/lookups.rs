@@ -189,12 +189,7 @@ impl AccessTokenLookups {
         if let Some(answer) = self.cached(&key, now) {
             return Ok(answer);
         }
-        let gate = self
-            .lock()
-            .in_flight
-            .entry(key)
-            .or_default()
-            .clone();
+        let gate = self.lock().in_flight.entry(key).or_default().clone();
         let result = {
             let _turn = gate.lock().await;
             match self.cached(&key, now) {
