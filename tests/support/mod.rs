@@ -41,6 +41,12 @@ pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Another process that took the same free port would answer too,
+            // while this one failed to bind and is exiting.
+            thread::sleep(Duration::from_millis(50));
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{what} exited ({status}): port {port} was taken by another process");
+            }
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {

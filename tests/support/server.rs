@@ -64,7 +64,12 @@ impl Server {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Listening is what this server says it does: a connection alone
+            // could reach another test's server that took the same free port
+            // (this one then fails to bind and exits).
+            let says_listening = std::fs::read_to_string(dir.path().join("server.log"))
+                .is_ok_and(|log| log.contains("listening"));
+            if says_listening && TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
