@@ -26,11 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::function_url::FunctionUrl;
-use support::server::{Server, TOKEN};
-use support::signers::try_read_http_message;
-use support::{
-    ChildGuard, HttpAnswer, RuntimeApi, http_request, parse_answer, release_binary, repo_root,
-};
+use support::server::{Server, TOKEN, read_answer};
+use support::{ChildGuard, HttpAnswer, RuntimeApi, http_request, release_binary, repo_root};
 
 const AUDIENCE: &str = "https://redox-destination.example.com";
 const SA_ID: &str = "110022003300440055006";
@@ -169,11 +166,15 @@ fn material(dir: &std::path::Path) -> String {
 /// The release binary in server mode, or in Lambda mode behind a Function
 /// URL front; both spool what they accept.
 enum Destination {
-    Server(Server),
+    Server {
+        server: Server,
+        _material: tempfile::TempDir,
+    },
     Lambda {
         front: FunctionUrl,
         _function: support::FunctionProcess,
         spool: tempfile::TempDir,
+        _material: tempfile::TempDir,
     },
 }
 
@@ -185,9 +186,10 @@ impl Destination {
         env.push(("REDOX_SECRET_FILE".into(), material));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let server = Server::start(&env);
-        std::mem::forget(dir);
-        Destination::Server(server)
+        Destination::Server {
+            server: Server::start(&env),
+            _material: dir,
+        }
     }
 
     fn lambda(google: &FakeGoogle, extra: &[(&str, &str)]) -> Destination {
@@ -209,17 +211,17 @@ impl Destination {
             panic!("the function failed to start: {error}\n{}", function.log());
         }
         let front = FunctionUrl::start(api);
-        std::mem::forget(dir);
         Destination::Lambda {
             front,
             _function: function,
             spool,
+            _material: dir,
         }
     }
 
     fn port(&self) -> u16 {
         match self {
-            Destination::Server(server) => server.port,
+            Destination::Server { server, .. } => server.port,
             Destination::Lambda { front, .. } => front.port,
         }
     }
@@ -228,9 +230,6 @@ impl Destination {
     /// message (the Function URL front keeps the connection open).
     fn push_bearer(&self, bearer: &str) -> HttpAnswer {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port())).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
         let request = format!(
             "POST / HTTP/1.1\r\nhost: redox-destination.example.com\r\n\
              content-type: application/json\r\nauthorization: Bearer {bearer}\r\n\
@@ -238,18 +237,17 @@ impl Destination {
             PUSH.len()
         );
         stream.write_all(request.as_bytes()).expect("write");
-        let raw = try_read_http_message(&mut stream).unwrap_or_else(|| {
+        read_answer(&mut stream, Duration::from_secs(30)).unwrap_or_else(|| {
             if let Destination::Lambda { _function, .. } = self {
                 eprintln!("the function's log:\n{}", _function.log());
             }
             panic!("{}: no answer", self.name())
-        });
-        parse_answer(&raw)
+        })
     }
 
     fn spooled(&self) -> usize {
         let dir = match self {
-            Destination::Server(server) => server.dir.path().join("spool"),
+            Destination::Server { server, .. } => server.dir.path().join("spool"),
             Destination::Lambda { spool, .. } => spool.path().to_owned(),
         };
         std::fs::read_dir(dir)
@@ -261,7 +259,7 @@ impl Destination {
 
     fn name(&self) -> &'static str {
         match self {
-            Destination::Server(_) => "server mode",
+            Destination::Server { .. } => "server mode",
             Destination::Lambda { .. } => "Lambda mode",
         }
     }

@@ -301,8 +301,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::consumer::payload::{DEFAULT_FETCH_TIMEOUT, PayloadSettings};
-    use crate::consumer::pointer::PayloadOrigin;
 
     /// Records the log id of every message it is handed, in order; fails
     /// those in `fail` and never finishes those in `hang`.
@@ -344,23 +342,6 @@ mod tests {
         }
     }
 
-    /// Inline messages only: no request ever reaches this client.
-    fn payloads() -> PayloadStore {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .region(aws_sdk_s3::config::Region::new("us-east-1"))
-                .build(),
-        );
-        PayloadStore::new(
-            s3,
-            PayloadSettings {
-                origin: PayloadOrigin::new("payloads", "redox/").unwrap(),
-                timeout: DEFAULT_FETCH_TIMEOUT,
-            },
-        )
-    }
-
     /// A record whose body (and id) is `id`, in `group` when it is FIFO.
     fn record(id: &str, group: Option<&str>) -> BatchRecord {
         BatchRecord {
@@ -381,9 +362,15 @@ mod tests {
         order: &mut FifoOrder,
         deadline: Option<Instant>,
     ) -> Vec<String> {
-        handle_records(records, &payloads(), handler, order, deadline)
-            .await
-            .unwrap()
+        handle_records(
+            records,
+            &crate::consumer::tests::inline_only(),
+            handler,
+            order,
+            deadline,
+        )
+        .await
+        .unwrap()
     }
 
     #[tokio::test]

@@ -568,8 +568,9 @@ mod tests {
         );
     }
 
-    /// Inline messages only: no request ever reaches this client.
-    fn inline_only() -> PayloadStore {
+    /// Inline messages only: no request ever reaches this client (the
+    /// batch tests use it too).
+    pub(super) fn inline_only() -> PayloadStore {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::Config::builder()
                 .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())

@@ -22,16 +22,11 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Uri;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value};
 
 use crate::BoxFuture;
+use crate::auth::jwt::jwks::{BoundedGet, check_url};
 
 /// Google's token-info endpoint.
 pub const DEFAULT_TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
@@ -158,22 +153,16 @@ pub trait TokenInfoSource: Send + Sync {
 /// Google's token-info endpoint over HTTPS.
 pub struct TokenInfoClient {
     url: Uri,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    timeout: Duration,
+    get: BoundedGet,
 }
 
 impl TokenInfoClient {
     /// A client for `url` (`https://`, or `http://` on loopback for
     /// tests); each call is bounded by `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<TokenInfoClient, String> {
-        let url = crate::auth::jwt::jwks::check_url(url)?;
-        let connector =
-            crate::auth::jwt::jwks::https_connector(url.scheme_str() == Some("https"), timeout)?;
-        Ok(TokenInfoClient {
-            url,
-            client: Client::builder(TokioExecutor::new()).build(connector),
-            timeout,
-        })
+        let url = check_url(url)?;
+        let get = BoundedGet::new(&url, timeout)?;
+        Ok(TokenInfoClient { url, get })
     }
 
     async fn call(&self, access_token: &str) -> Result<TokenInfoAnswer, TokenInfoError> {
@@ -181,33 +170,15 @@ impl TokenInfoClient {
         target.push(if self.url.query().is_some() { '&' } else { '?' });
         target.push_str("access_token=");
         crate::inbound::percent_encode_unreserved(access_token, &mut target);
-        let request = http::Request::get(target)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, "redox-destination")
-            .body(Empty::<Bytes>::new())
-            .map_err(|_| TokenInfoError::Unreachable("the token-info URL".into()))?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| TokenInfoError::Unreachable(format!("{}: {e}", self.url)))?;
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| TokenInfoError::Unreachable(format!("reading the answer: {e}")))?
-                .to_bytes();
-            parse_answer(status, &body)
-        };
-        tokio::time::timeout(self.timeout, exchange)
+        let target = target
+            .parse()
+            .map_err(|_| TokenInfoError::Unreachable(format!("{}: no such URL", self.url)))?;
+        let (status, body) = self
+            .get
+            .get(target, &self.url, MAX_ANSWER_BYTES)
             .await
-            .map_err(|_| {
-                TokenInfoError::Unreachable(format!(
-                    "{} did not answer within {:?}",
-                    self.url, self.timeout
-                ))
-            })?
+            .map_err(TokenInfoError::Unreachable)?;
+        parse_answer(status.as_u16(), &body)
     }
 }
 

@@ -5,7 +5,8 @@
 //! with the system's root certificates. It follows no redirect, bounds the
 //! time and the size of the answer, and takes plain `http://` only for a
 //! loopback host (tests serve a JWKS locally). Caching is
-//! [`super::cache::JwksCache`]'s job.
+//! [`super::cache::JwksCache`]'s job. The bounded GET under it,
+//! [`BoundedGet`], also serves the `google` method's token-info calls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,11 +73,64 @@ pub fn https_connector(
         .wrap_connector(http))
 }
 
+/// One bounded GET on the project's TLS stack: no redirect followed, the
+/// answer's body read up to a bound, the whole exchange within a timeout.
+/// Used for every outside call that is not AWS (a JWKS, Google's
+/// token-info).
+pub struct BoundedGet {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    timeout: Duration,
+}
+
+impl BoundedGet {
+    /// A client for `url`'s scheme (root certificates only for `https://`);
+    /// every exchange is bounded by `timeout`.
+    pub fn new(url: &Uri, timeout: Duration) -> Result<BoundedGet, String> {
+        let connector = https_connector(url.scheme_str() == Some("https"), timeout)?;
+        Ok(BoundedGet {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+        })
+    }
+
+    /// GETs `target` and reads at most `max_bytes` of the answer. Errors
+    /// name the endpoint by `name`, never by `target`, which may carry a
+    /// credential in its query.
+    pub async fn get(
+        &self,
+        target: Uri,
+        name: &Uri,
+        max_bytes: usize,
+    ) -> Result<(http::StatusCode, Bytes), String> {
+        let request = http::Request::get(target)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, "redox-destination")
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| format!("{name}: the request could not be made"))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), max_bytes)
+                .collect()
+                .await
+                .map_err(|e| format!("{name}: reading the body: {e}"))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("{name} did not answer within {:?}", self.timeout))?
+    }
+}
+
 /// A JWKS read over HTTPS.
 pub struct HttpsJwks {
     url: Uri,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    timeout: Duration,
+    get: BoundedGet,
 }
 
 impl HttpsJwks {
@@ -84,52 +138,24 @@ impl HttpsJwks {
     /// bounded by `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<HttpsJwks, String> {
         let url = check_url(url)?;
-        let connector = https_connector(url.scheme_str() == Some("https"), timeout)?;
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(HttpsJwks {
-            url,
-            client,
-            timeout,
-        })
+        let get = BoundedGet::new(&url, timeout)?;
+        Ok(HttpsJwks { url, get })
     }
 
     async fn fetch_keys(&self) -> Result<KeySet, JwksError> {
-        let request = http::Request::get(self.url.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, "redox-destination")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| JwksError::Unreachable(e.to_string()))?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| JwksError::Unreachable(format!("{}: {e}", self.url)))?;
-            let status = response.status();
-            if status != http::StatusCode::OK {
-                return Err(JwksError::Unreachable(format!(
-                    "{} answered HTTP {}",
-                    self.url,
-                    status.as_u16()
-                )));
-            }
-            let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
-                .collect()
-                .await
-                .map_err(|e| {
-                    JwksError::Unreachable(format!("{}: reading the body: {e}", self.url))
-                })?
-                .to_bytes();
-            Ok(KeySet::from_jwks_json(&body)?)
-        };
-        tokio::time::timeout(self.timeout, exchange)
+        let (status, body) = self
+            .get
+            .get(self.url.clone(), &self.url, MAX_JWKS_BYTES)
             .await
-            .map_err(|_| {
-                JwksError::Unreachable(format!(
-                    "{} did not answer within {:?}",
-                    self.url, self.timeout
-                ))
-            })?
+            .map_err(JwksError::Unreachable)?;
+        if status != http::StatusCode::OK {
+            return Err(JwksError::Unreachable(format!(
+                "{} answered HTTP {}",
+                self.url,
+                status.as_u16()
+            )));
+        }
+        Ok(KeySet::from_jwks_json(&body)?)
     }
 }
 

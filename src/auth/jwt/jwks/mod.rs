@@ -17,5 +17,5 @@ pub use cache::{
     CLIENT_JWKS_TTL, ClientKeySets, DEFAULT_REFETCH_INTERVAL, FAILURE_BACKOFF, JwksCache,
     JwksSourceFactory, MAX_CLIENT_JWKS_URLS, Refresh,
 };
-pub use https::{HttpsJwks, MAX_JWKS_BYTES, check_url, https_connector};
+pub use https::{BoundedGet, HttpsJwks, MAX_JWKS_BYTES, check_url, https_connector};
 pub use source::{JwksError, JwksSource};
