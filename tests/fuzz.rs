@@ -3315,6 +3315,10 @@ enum PreAuthInput {
     Sigv4Headers,
     /// SigV4: a long query to canonicalise.
     Sigv4Query,
+    /// SigV4 checked from the head alone (server mode), many signed headers.
+    Sigv4Head,
+    /// A Google-shaped ID token with many claims, classified and checked.
+    GoogleIdToken,
     /// A GET handshake with a long query.
     HandshakeQuery,
     /// A JSON handshake with many members.
@@ -3337,6 +3341,8 @@ fn pre_auth_input() -> impl Strategy<Value = (PreAuthInput, usize)> {
         Just(PreAuthInput::BasicCredentials),
         Just(PreAuthInput::Sigv4Headers),
         Just(PreAuthInput::Sigv4Query),
+        Just(PreAuthInput::Sigv4Head),
+        Just(PreAuthInput::GoogleIdToken),
         Just(PreAuthInput::HandshakeQuery),
         Just(PreAuthInput::HandshakeJson),
         Just(PreAuthInput::LambdaEvent),
@@ -3381,9 +3387,9 @@ fn run_pre_auth(kind: PreAuthInput, units: usize) -> usize {
             let _ = oauth::TokenRequest::parse(&request);
             size + 29
         }
-        PreAuthInput::Sigv4Headers | PreAuthInput::Sigv4Query => {
+        PreAuthInput::Sigv4Headers | PreAuthInput::Sigv4Query | PreAuthInput::Sigv4Head => {
             let (signed_count, query) = match kind {
-                PreAuthInput::Sigv4Headers => (units, String::new()),
+                PreAuthInput::Sigv4Headers | PreAuthInput::Sigv4Head => (units, String::new()),
                 _ => (
                     0,
                     (0..units)
@@ -3422,7 +3428,37 @@ fn run_pre_auth(kind: PreAuthInput, units: usize) -> usize {
                 .map(|(n, v)| n.len() + v.len())
                 .sum::<usize>()
                 + query.len();
-            let _ = verify_sigv4(&request, sigv4_keys(), now(), SKEW);
+            if let PreAuthInput::Sigv4Head = kind {
+                let _ = redox_destination::auth::sigv4::verify_sigv4_head(
+                    &request,
+                    sigv4_keys(),
+                    now(),
+                    SKEW,
+                );
+            } else {
+                let _ = verify_sigv4(&request, sigv4_keys(), now(), SKEW);
+            }
+            size
+        }
+        PreAuthInput::GoogleIdToken => {
+            use redox_destination::auth::google::{
+                GoogleBearer, GoogleTrust, google_bearer, verify_google,
+            };
+            let mut claims = valid_claims();
+            claims["iss"] = "https://accounts.google.com".into();
+            for i in 0..units {
+                claims[short_name(i)] = Value::from(i);
+            }
+            let header = json!({"alg": "RS256", "kid": KID});
+            let token = signed_jwt(&b64(&header), &b64(&claims));
+            let size = token.len();
+            if let Some(GoogleBearer::IdToken(id_token)) = google_bearer(&token) {
+                let trust = GoogleTrust {
+                    keys: Some(&keys().key_set),
+                    ..GoogleTrust::NOTHING
+                };
+                let _ = verify_google(GoogleBearer::IdToken(id_token), &trust, now());
+            }
             size
         }
         PreAuthInput::HandshakeQuery => {

@@ -257,6 +257,31 @@ impl Destination {
             .count()
     }
 
+    /// Everything the destination logged so far.
+    fn log(&self) -> String {
+        match self {
+            Destination::Server { server, .. } => server.log(),
+            Destination::Lambda { _function, .. } => _function.log(),
+        }
+    }
+
+    /// No token reached a log line, whole or in part.
+    fn assert_never_logged(&self, tokens: &[&str]) {
+        let log = self.log();
+        for token in tokens {
+            // The token, and the signature part of a JWT or the last part
+            // of an access token on its own.
+            let last_part = token.rsplit('.').next().filter(|p| p.len() >= 16);
+            for part in [Some(*token), last_part].into_iter().flatten() {
+                assert!(
+                    !log.contains(part),
+                    "{}: a token (or its last part) is in the log",
+                    self.name()
+                );
+            }
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Destination::Server { .. } => "server mode",
@@ -322,11 +347,14 @@ fn id_tokens_of_the_pinned_service_account_are_queued_and_no_other_google_token(
             ),
             ("alg none", unsigned(&google.id_token(json!({})))),
         ];
-        for (what, token) in refused {
-            let answer = destination.push_bearer(&token);
+        for (what, token) in &refused {
+            let answer = destination.push_bearer(token);
             assert_eq!(answer.status, 401, "{mode}, {what}: {}", answer.text());
         }
         assert_eq!(destination.spooled(), 3, "{mode}: nothing else queued");
+        let mut used: Vec<&str> = vec![&good, &no_email, &legacy_issuer];
+        used.extend(refused.iter().map(|(_, token)| token.as_str()));
+        destination.assert_never_logged(&used);
     }
 }
 
@@ -363,6 +391,7 @@ fn access_tokens_are_checked_at_token_info_and_pinned_to_the_service_account() {
         let unknown = "ya29.c.not-a-token-google-ever-issued";
         assert_eq!(destination.push_bearer(unknown).status, 401, "{mode}");
         assert_eq!(destination.spooled(), 2, "{mode}");
+        destination.assert_never_logged(&[&pinned, &with_email, &stranger, unknown]);
     }
 }
 
